@@ -1,0 +1,16 @@
+"""Data stage: dataset registry, verified download, leave-one-out split, reference check.
+
+    fetch("ml-100k", "results/raw/ml-100k", mirror="../shared/data/raw")
+    split = make_split("ml-100k", "results/raw/ml-100k", mode="paper")
+    write_split(split, "results/data/ml-100k")
+"""
+
+from .datasets import DATASETS, DatasetSpec, RawFile, get_dataset
+from .download import ChecksumError, DataError, MissingRawFileError, UnsafeArchiveError, fetch
+from .split import MODES, Split, leave_one_out, make_split, read_split, write_split
+
+__all__ = [
+    "DATASETS", "DatasetSpec", "RawFile", "get_dataset",
+    "ChecksumError", "DataError", "MissingRawFileError", "UnsafeArchiveError", "fetch",
+    "MODES", "Split", "leave_one_out", "make_split", "read_split", "write_split",
+]

@@ -1,0 +1,163 @@
+"""Registry of the paper's datasets: where each comes from and how its raw files are checked.
+
+Every raw file the split stage reads is listed with its sha256 (from
+shared/data/PROVENANCE.md, measured on independently sourced copies) and its size, so a
+wrong or truncated copy is caught before it is used.
+
+ML-1M's `ratings.dat` is the exception: no complete copy was available to measure its
+sha256. It is trusted when it comes out of the canonical `ml-1m.zip` (whose sha256 is
+published, see PROTOCOL.md), and otherwise checked structurally (`RatingsPrefixCheck`):
+it must have 1,000,209 lines and its first 11,908,773 bytes must hash to the sha256 of
+the verified partial file (users 1-2999) described in PROVENANCE.md §2. Both facts are
+necessary for the genuine file; together they leave only the second half of the file
+unhashed, which is the honest limit of what we can check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PrefixCheck:
+    """Structural check for a file whose full sha256 is unknown.
+
+    The file must have exactly `lines` newline characters and the sha256 of its first
+    `prefix_bytes` bytes must equal `prefix_sha256`.
+    """
+
+    lines: int
+    prefix_bytes: int
+    prefix_sha256: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One raw file the split stage needs.
+
+    `sha256`/`size` identify the genuine file; `sha256` is None only when `prefix_check`
+    is given instead. `member` is the file's name inside the dataset's archive (matched
+    by its last path component, so a leading folder such as `ml-100k/` does not matter).
+    """
+
+    name: str
+    sha256: str | None
+    size: int | None = None
+    prefix_check: PrefixCheck | None = None
+
+    def __post_init__(self) -> None:
+        if self.sha256 is None and self.prefix_check is None:
+            raise ValueError(f"{self.name}: a raw file needs a sha256 or a prefix check")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A downloadable archive holding the raw files.
+
+    `known_hash` uses pooch's notation (`md5:...` or `sha256:...`); None means the archive
+    itself is not checked (its members still are).
+    """
+
+    url: str
+    filename: str
+    known_hash: str | None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to obtain and check one dataset.
+
+    `archive` is the canonical download (None when there is no public direct URL, as for
+    Steam on Kaggle); `kaggle` names a Kaggle dataset the `kaggle` CLI can download.
+    `ratings` is the file the split stage reads.
+    """
+
+    name: str
+    files: tuple[RawFile, ...]
+    archive: Archive | None = None
+    kaggle: str | None = None
+    homepage: str = ""
+    licence: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratings(self) -> RawFile:
+        """The interaction file (the first listed file)."""
+        return self.files[0]
+
+
+ML_100K = DatasetSpec(
+    name="ml-100k",
+    files=(
+        RawFile(
+            "u.data",
+            sha256="06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+            size=1_979_173,
+        ),
+    ),
+    archive=Archive(
+        url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+        filename="ml-100k.zip",
+        known_hash="md5:0e33842e24a9c977be4e0107933c0723",
+    ),
+    homepage="https://grouplens.org/datasets/movielens/100k/",
+    licence="MovieLens licence: no redistribution without GroupLens' permission",
+)
+
+ML_1M = DatasetSpec(
+    name="ml-1m",
+    files=(
+        RawFile(
+            "ratings.dat",
+            sha256=None,
+            prefix_check=PrefixCheck(
+                lines=1_000_209,
+                prefix_bytes=11_908_773,
+                prefix_sha256="1273c4edfe3c0ff9e3a0a0d55819faeb947da0ad7df3927333b51ebefbeedc3d",
+                reason=(
+                    "the full file's sha256 is unknown; checked by line count (1,000,209) and by "
+                    "the sha256 of its first 11,908,773 bytes (the verified users 1-2999 prefix, "
+                    "PROVENANCE.md §2)"
+                ),
+            ),
+        ),
+    ),
+    archive=Archive(
+        url="https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+        filename="ml-1m.zip",
+        known_hash="sha256:a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+    ),
+    homepage="https://grouplens.org/datasets/movielens/1m/",
+    licence="MovieLens licence: no redistribution without GroupLens' permission",
+)
+
+STEAM = DatasetSpec(
+    name="steam",
+    files=(
+        RawFile(
+            "steam-200k.csv",
+            sha256="2464a568e9b6b007d13d34e2e3a6c8de00e5e7443f4913155f365aaa328c2874",
+            size=8_958_107,
+        ),
+    ),
+    archive=None,
+    kaggle="tamber/steam-video-games",
+    homepage="https://www.kaggle.com/datasets/tamber/steam-video-games",
+    licence="Kaggle dataset tamber/steam-video-games (Steam public data)",
+    # sha256 of Kaggle's download `steam-video-games.zip` (PROVENANCE.md §3), for reference:
+    # a zip given via `steam_url` may be packed differently, so only its member is checked.
+    extra={"kaggle_zip_sha256": "7e99e8cefa014c45babd9c5e749454921e82baa9a14fc659e38b34b33c84daf2"},
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (ML_100K, ML_1M, STEAM)}
+
+
+def get_dataset(name: str | DatasetSpec) -> DatasetSpec:
+    """The registry entry for `name` (a DatasetSpec is returned unchanged)."""
+    if isinstance(name, DatasetSpec):
+        return name
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None

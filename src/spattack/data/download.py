@@ -1,0 +1,419 @@
+"""Obtain the raw files of a dataset, verified, from a mirror folder or the canonical source.
+
+`fetch` is the only entry point. Every file is written under a temporary name in the
+destination folder, hashed while it is written, and renamed to its final name only once
+its checksum (or, for ML-1M's `ratings.dat`, its structural check) has passed. A bad
+copy therefore never lies in the destination under its real name.
+
+Sources, in order:
+- `mirror` given: `<mirror>/<dataset>/<file>` (also `<file>.gz`), else an archive in
+  `<mirror>/<dataset>/` (`ml-100k.zip`, `ml-1m.zip`, `steam-video-games.zip`). Nothing
+  is downloaded when a mirror is given.
+- no mirror: the canonical archive via pooch (hash-checked, cached under
+  `$SPATTACK_CACHE` or pooch's user cache folder); for Steam, which Kaggle serves only
+  to logged-in users, an explicit `steam_url`, or the `kaggle` CLI when it is installed.
+
+A folder's `MANIFEST.tsv` records each file's size, sha256, line count, source and how it
+was verified.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import BinaryIO, Iterable
+
+from .datasets import Archive, DatasetSpec, RawFile, get_dataset
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+MANIFEST = "MANIFEST.tsv"
+
+
+class DataError(RuntimeError):
+    """A raw data file could not be obtained or failed verification."""
+
+
+class ChecksumError(DataError):
+    """A file's content is not the expected one (wrong file, corrupted or truncated)."""
+
+
+class MissingRawFileError(DataError):
+    """A needed raw file is available from none of the configured sources."""
+
+
+class UnsafeArchiveError(DataError):
+    """An archive member would be written outside the extraction folder."""
+
+
+@dataclass
+class Digest:
+    """Size, sha256 and newline count of a byte stream, plus the sha256 of a prefix."""
+
+    size: int
+    sha256: str
+    lines: int
+    prefix_sha256: str | None = None
+
+
+@dataclass
+class FetchedFile:
+    """A verified raw file and where it came from."""
+
+    path: Path
+    digest: Digest
+    source: str
+    verified_by: str
+
+
+# ---------------------------------------------------------------------------------------
+# hashing and verified writing
+
+
+def _digest_stream(chunks: Iterable[bytes], prefix_bytes: int | None = None, sink: BinaryIO | None = None) -> Digest:
+    """Hash `chunks` (writing them to `sink` if given) in one pass."""
+    full, prefix = hashlib.sha256(), hashlib.sha256()
+    size = lines = 0
+    for chunk in chunks:
+        if sink is not None:
+            sink.write(chunk)
+        full.update(chunk)
+        if prefix_bytes is not None and size < prefix_bytes:
+            prefix.update(chunk[: prefix_bytes - size])
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    prefix_hex = prefix.hexdigest() if prefix_bytes is not None and size >= prefix_bytes else None
+    return Digest(size, full.hexdigest(), lines, prefix_hex)
+
+
+def _read_chunks(stream: BinaryIO) -> Iterable[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def sha256_of(path: str | Path) -> str:
+    """sha256 hex digest of a file."""
+    with open(path, "rb") as fh:
+        return _digest_stream(_read_chunks(fh)).sha256
+
+
+def _check(raw: RawFile, digest: Digest, source: str, trusted_container: bool = False) -> str:
+    """Raise ChecksumError unless `digest` is the genuine `raw` file; return how it was verified.
+
+    `trusted_container`: the file came out of an archive whose own hash was verified, which
+    vouches for members without a known sha256 (their structural check then only warns).
+    """
+    fix = (
+        f"Fix: replace {source} with a genuine copy of {raw.name} (see shared/data/PROVENANCE.md "
+        f"for the expected file), or remove it so the canonical source is used."
+    )
+    if raw.sha256 is not None:
+        if digest.sha256 == raw.sha256 and (raw.size is None or digest.size == raw.size):
+            return "sha256"
+        size_note = ""
+        if raw.size is not None and digest.size < raw.size:
+            size_note = f" The file is TRUNCATED: {digest.size:,} of {raw.size:,} bytes."
+        elif raw.size is not None and digest.size != raw.size:
+            size_note = f" Its size is {digest.size:,} bytes, expected {raw.size:,}."
+        raise ChecksumError(
+            f"checksum mismatch for {raw.name} from {source}: expected sha256 {raw.sha256}, "
+            f"got {digest.sha256}.{size_note} {fix}"
+        )
+    pc = raw.prefix_check
+    problems = []
+    if digest.lines != pc.lines:
+        kind = "TRUNCATED" if digest.lines < pc.lines else "too long"
+        problems.append(f"it has {digest.lines:,} lines, expected {pc.lines:,} ({kind})")
+    if digest.prefix_sha256 != pc.prefix_sha256:
+        got = digest.prefix_sha256 or f"none (file shorter than {pc.prefix_bytes:,} bytes)"
+        problems.append(
+            f"the sha256 of its first {pc.prefix_bytes:,} bytes is {got}, expected {pc.prefix_sha256}"
+        )
+    if not problems:
+        return f"structure ({pc.lines:,} lines + sha256 of first {pc.prefix_bytes:,} bytes)"
+    message = f"{raw.name} from {source} failed its check ({pc.reason}): " + "; ".join(problems) + "."
+    if trusted_container:
+        log.warning("%s Accepted because its archive's hash was verified.", message)
+        return "archive hash (structural check FAILED, see log)"
+    raise ChecksumError(f"{message} {fix}")
+
+
+def _write_verified(chunks: Iterable[bytes], target: Path, raw: RawFile, source: str,
+                    trusted_container: bool = False) -> FetchedFile:
+    """Stream `chunks` to a temp file beside `target`, verify, then rename into place.
+
+    On any failure the temp file is removed and `target` is left untouched."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = raw.prefix_check.prefix_bytes if raw.prefix_check else None
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            digest = _digest_stream(chunks, prefix, sink)
+        how = _check(raw, digest, source, trusted_container)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("%s: %s bytes, sha256 %s, verified by %s (from %s)", target, f"{digest.size:,}", digest.sha256, how, source)
+    return FetchedFile(target, digest, source, how)
+
+
+def _verify_existing(path: Path, raw: RawFile) -> FetchedFile | None:
+    """A FetchedFile for an already present, valid `path`; None if it is absent or invalid."""
+    if not path.is_file():
+        return None
+    prefix = raw.prefix_check.prefix_bytes if raw.prefix_check else None
+    with open(path, "rb") as fh:
+        digest = _digest_stream(_read_chunks(fh), prefix)
+    try:
+        how = _check(raw, digest, str(path))
+    except ChecksumError as err:
+        log.warning("existing %s is not valid and will be replaced: %s", path, err)
+        return None
+    return FetchedFile(path, digest, "already present", how)
+
+
+# ---------------------------------------------------------------------------------------
+# archives
+
+
+def _member_is_unsafe(info: zipfile.ZipInfo, dest: Path) -> str | None:
+    """Why extracting `info` into `dest` would be unsafe, or None if it is safe."""
+    name = info.filename
+    if "\x00" in name:
+        return "its name contains a NUL byte"
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or PureWindowsPath(name).drive:
+        return "it has an absolute path"
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if ".." in parts:
+        return "its path contains '..'"
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "it is a symbolic link"
+    root = dest.resolve()
+    target = (root / name).resolve()
+    if target != root and root not in target.parents:
+        return "it resolves outside the extraction folder"
+    return None
+
+
+def check_archive(archive: str | Path, dest: str | Path) -> list[zipfile.ZipInfo]:
+    """Members of zip `archive`, after checking that none escapes `dest` when extracted.
+
+    Raises UnsafeArchiveError naming the first offending member (absolute paths, `..`
+    components, symbolic links, anything resolving outside `dest`)."""
+    dest = Path(dest)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as err:
+        raise ChecksumError(f"{archive} is not a readable zip archive ({err}); delete it and fetch it again") from err
+    for info in infos:
+        why = _member_is_unsafe(info, dest)
+        if why:
+            raise UnsafeArchiveError(
+                f"refusing to extract {archive}: member {info.filename!r} is unsafe ({why}). "
+                f"Obtain the archive from its canonical source."
+            )
+    return infos
+
+
+def extract_verified(archive: str | Path, raw: RawFile, dest: str | Path, trusted: bool) -> FetchedFile:
+    """Extract the member named `raw.name` (in any folder) of zip `archive` into `dest`, verified."""
+    dest = Path(dest)
+    infos = check_archive(archive, dest)
+    matches = [i for i in infos if not i.is_dir() and PurePosixPath(i.filename).name == raw.name
+               and not i.filename.startswith("__MACOSX/")]
+    if len(matches) != 1:
+        found = "no" if not matches else f"{len(matches)}"
+        raise MissingRawFileError(f"{archive} has {found} member named {raw.name}; members: "
+                                  f"{', '.join(i.filename for i in infos[:20])}")
+    source = f"{archive}!{matches[0].filename}"
+    with zipfile.ZipFile(archive) as zf, zf.open(matches[0]) as member:
+        try:
+            return _write_verified(_read_chunks(member), dest / raw.name, raw, source, trusted)
+        except zipfile.BadZipFile as err:  # CRC error of a corrupted member
+            raise ChecksumError(f"{source} is corrupted ({err}); fetch the archive again") from err
+
+
+def _archive_hash_ok(path: Path, archive: Archive | None) -> bool:
+    """Check a local archive against its known hash; False when there is no hash to check."""
+    if archive is None or archive.known_hash is None or path.name != archive.filename:
+        return False
+    alg, expected = archive.known_hash.split(":", 1)
+    h = hashlib.new(alg)
+    with open(path, "rb") as fh:
+        for chunk in _read_chunks(fh):
+            h.update(chunk)
+    if h.hexdigest() != expected:
+        raise ChecksumError(
+            f"checksum mismatch for archive {path}: expected {archive.known_hash}, got {alg}:{h.hexdigest()}. "
+            f"Fix: replace it with the file from {archive.url}."
+        )
+    return True
+
+
+def _archive_names(spec: DatasetSpec) -> list[str]:
+    names = [spec.archive.filename] if spec.archive else []
+    if spec.kaggle:
+        names.append(spec.kaggle.split("/")[1] + ".zip")
+    return names
+
+
+# ---------------------------------------------------------------------------------------
+# sources
+
+
+def _where_to_put(spec: DatasetSpec, raw: RawFile, mirror: Path | None) -> str:
+    folder = (mirror / spec.name) if mirror is not None else Path("<mirror>") / spec.name
+    options = [f"{folder / raw.name}"] + [f"{folder / a}" for a in _archive_names(spec)]
+    return " or ".join(options) + (
+        "" if mirror is not None else " and set the config key `mirror` to that <mirror> folder"
+    )
+
+
+def _from_mirror(spec: DatasetSpec, raw: RawFile, mirror: Path, dest: Path) -> FetchedFile:
+    folder = mirror / spec.name
+    plain, gz = folder / raw.name, folder / (raw.name + ".gz")
+    if plain.is_file():
+        with open(plain, "rb") as fh:
+            return _write_verified(_read_chunks(fh), dest / raw.name, raw, str(plain))
+    if gz.is_file():
+        with gzip.open(gz, "rb") as fh:
+            try:
+                return _write_verified(_read_chunks(fh), dest / raw.name, raw, str(gz))
+            except (OSError, EOFError) as err:
+                raise ChecksumError(f"{gz} is not a valid gzip file ({err}); replace it") from err
+    for name in _archive_names(spec):
+        archive = folder / name
+        if archive.is_file():
+            trusted = _archive_hash_ok(archive, spec.archive)
+            return extract_verified(archive, raw, dest, trusted)
+    extra = ""
+    partial = sorted(p.name for p in folder.glob("*PARTIAL*")) if folder.is_dir() else []
+    if partial:
+        extra = (f" ({', '.join(partial)} there is a partial file, never used for experiments; the "
+                 f"complete {raw.name} is needed.)")
+    raise MissingRawFileError(
+        f"{spec.name}: {raw.name} is not in the mirror folder {folder}.{extra} "
+        f"Fix: put it at {_where_to_put(spec, raw, mirror)}, or set `mirror: null` to download "
+        f"{spec.archive.url if spec.archive else 'it'}."
+    )
+
+
+def cache_dir() -> Path:
+    """Where downloads are cached: $SPATTACK_CACHE, else pooch's per-user cache folder."""
+    env = os.environ.get("SPATTACK_CACHE")
+    if env:
+        return Path(env)
+    import pooch
+
+    return Path(pooch.os_cache("spattack"))
+
+
+def _retrieve(url: str, known_hash: str | None, fname: str, spec: DatasetSpec, raw: RawFile) -> Path:
+    import pooch
+
+    try:
+        return Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=cache_dir(), progressbar=False))
+    except ValueError as err:  # pooch's hash mismatch (the bad download is not kept)
+        raise ChecksumError(f"download of {url} failed its checksum: {err}. Try again later or "
+                            f"put the file at {_where_to_put(spec, raw, None)}.") from err
+    except Exception as err:  # network errors of requests/urllib
+        raise MissingRawFileError(
+            f"{spec.name}: could not download {url} ({type(err).__name__}: {err}). Without network "
+            f"access, put {raw.name} at {_where_to_put(spec, raw, None)}."
+        ) from err
+
+
+def _steam_via_kaggle(spec: DatasetSpec, raw: RawFile, dest: Path) -> FetchedFile | None:
+    """Download Steam with the kaggle CLI; None when the CLI is not installed."""
+    kaggle = shutil.which("kaggle")
+    if kaggle is None:
+        return None
+    target_dir = cache_dir() / "kaggle"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([kaggle, "datasets", "download", spec.kaggle, "-p", str(target_dir)],
+                          capture_output=True, text=True)
+    archive = target_dir / (spec.kaggle.split("/")[1] + ".zip")
+    if proc.returncode != 0 or not archive.is_file():
+        raise MissingRawFileError(
+            f"steam: `kaggle datasets download {spec.kaggle}` failed (exit {proc.returncode}): "
+            f"{(proc.stderr or proc.stdout).strip()[-500:]}. Configure the Kaggle CLI credentials "
+            f"(see https://www.kaggle.com/docs/api), or put {raw.name} at {_where_to_put(spec, raw, None)}."
+        )
+    return extract_verified(archive, raw, dest, trusted=False)
+
+
+def _download(spec: DatasetSpec, raw: RawFile, dest: Path, steam_url: str | None) -> FetchedFile:
+    if spec.archive is not None:
+        archive = _retrieve(spec.archive.url, spec.archive.known_hash, spec.archive.filename, spec, raw)
+        return extract_verified(archive, raw, dest, trusted=spec.archive.known_hash is not None)
+    if steam_url:
+        name = steam_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or raw.name
+        if name.lower().endswith(".zip"):
+            archive = _retrieve(steam_url, None, name, spec, raw)
+            return extract_verified(archive, raw, dest, trusted=False)
+        path = _retrieve(steam_url, f"sha256:{raw.sha256}" if raw.sha256 else None, raw.name, spec, raw)
+        with open(path, "rb") as fh:
+            return _write_verified(_read_chunks(fh), dest / raw.name, raw, steam_url)
+    if spec.kaggle is not None:
+        fetched = _steam_via_kaggle(spec, raw, dest)
+        if fetched is not None:
+            return fetched
+    raise MissingRawFileError(
+        f"{spec.name}: there is no public direct download for {raw.name} (Kaggle dataset "
+        f"{spec.kaggle}, {spec.homepage}, needs a login). Fix: download it yourself and put "
+        f"{raw.name} at {_where_to_put(spec, raw, None)}; or set the config key `steam_url` to a "
+        f"URL serving steam-200k.csv or steam-video-games.zip; or install and configure the "
+        f"`kaggle` CLI."
+    )
+
+
+def _write_manifest(dest: Path, fetched: list[FetchedFile]) -> None:
+    lines = ["file\tbytes\tsha256\tlines\tverified_by\tsource"]
+    lines += [f"{f.path.name}\t{f.digest.size}\t{f.digest.sha256}\t{f.digest.lines}\t{f.verified_by}\t{f.source}"
+              for f in fetched]
+    tmp = dest / f".{MANIFEST}.part"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, dest / MANIFEST)
+
+
+def fetch(dataset: str | DatasetSpec, dest_dir: str | Path, mirror: str | Path | None = None,
+          steam_url: str | None = None) -> dict[str, Path]:
+    """Put the verified raw files of `dataset` into `dest_dir`; return {file name: path}.
+
+    With `mirror`, files are copied from `<mirror>/<dataset>/` (a file, its `.gz`, or the
+    dataset's archive) and nothing is downloaded. Without it the canonical archive is
+    downloaded with pooch (cached, hash-checked); Steam needs `steam_url` or the kaggle CLI.
+    Files already in `dest_dir` that pass verification are kept.
+
+    Raises ChecksumError (wrong/truncated file; nothing is left under the real name),
+    MissingRawFileError (no source has the file; the message says where to put it) and
+    UnsafeArchiveError (an archive member would escape `dest_dir`).
+    """
+    spec = get_dataset(dataset)
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    mirror_path = Path(mirror) if mirror is not None else None
+    fetched = []
+    for raw in spec.files:
+        got = _verify_existing(dest / raw.name, raw)
+        if got is None:
+            if mirror_path is not None:
+                got = _from_mirror(spec, raw, mirror_path, dest)
+            else:
+                got = _download(spec, raw, dest, steam_url)
+        fetched.append(got)
+    _write_manifest(dest, fetched)
+    return {f.path.name: f.path for f in fetched}

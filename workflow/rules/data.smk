@@ -1,0 +1,56 @@
+# Data stage: raw files (verified download or offline mirror) -> leave-one-out split.
+
+
+def _abs_or_none(path):
+    """Config paths are relative to the working directory; scripts get absolute ones."""
+    return os.path.abspath(path) if path else None
+
+
+rule download:
+    """Verified raw files of one dataset (sha256-checked; see spattack.data.download)."""
+    output:
+        directory(f"{RESULTS}/raw/{{dataset}}"),
+    params:
+        mirror=_abs_or_none(config.get("mirror")),
+        steam_url=config.get("steam_url"),
+    log:
+        f"{LOGS}/download/{{dataset}}.log",
+    script:
+        "../scripts/download.py"
+
+
+rule split:
+    """Leave-one-out split with 0-based ids (config split_mode: paper or correct)."""
+    input:
+        raw=f"{RESULTS}/raw/{{dataset}}",
+    output:
+        train=f"{RESULTS}/data/{{dataset}}/train.tsv",
+        test=f"{RESULTS}/data/{{dataset}}/test.tsv",
+        user_ids=f"{RESULTS}/data/{{dataset}}/users.tsv",
+        item_ids=f"{RESULTS}/data/{{dataset}}/items.tsv",
+    params:
+        mode=config["split_mode"],
+    log:
+        f"{LOGS}/split/{{dataset}}.log",
+    script:
+        "../scripts/split.py"
+
+
+if config.get("reference_splits"):
+
+    rule split_check:
+        """Match rates of our splits against the authors' reference files."""
+        input:
+            splits=expand(f"{RESULTS}/data/{{dataset}}/{{part}}.tsv", dataset=DATASETS,
+                          part=["train", "test", "users", "items"]),
+        output:
+            csv=f"{RESULTS}/tables/split_match.csv",
+            md=f"{RESULTS}/tables/split_match.md",
+        params:
+            reference=_abs_or_none(config.get("reference_splits")),
+            datasets=DATASETS,
+            mode=config["split_mode"],
+        log:
+            f"{LOGS}/split_check.log",
+        script:
+            "../scripts/split_check.py"
