@@ -1,0 +1,251 @@
+"""Sparse aggregators: the vectorised versions against a per-item loop, and hand cases."""
+
+import numpy as np
+import pytest
+import torch
+
+from spattack.aggregators import AGGREGATORS, aggregate, clip_rows, krum_neighbours
+
+
+# ---- per-item reference: one item at a time, numpy, following the module docstring ----
+
+def reference(name, items, grads, n_items, f=0, clip=1.0):
+    items, grads = np.asarray(items), np.asarray(grads, dtype=np.float64)
+    out = np.zeros((n_items, grads.shape[1]))
+    for j in range(n_items):
+        rows = grads[items == j]
+        if name != "mean":
+            rows = rows[np.isfinite(rows).all(1)]
+        if len(rows) == 0:
+            continue
+        if name == "mean":
+            out[j] = rows.mean(0)
+        elif name == "median" or (name == "trimmed_mean" and f >= len(rows)):
+            out[j] = np.median(rows, axis=0)
+        elif name == "trimmed_mean":
+            out[j] = [ref_trim(col, f) for col in rows.T]
+        elif name == "krum":
+            out[j] = rows[ref_krum(rows, f)]
+        elif name == "norm":
+            norms = np.linalg.norm(rows, axis=1, keepdims=True)
+            out[j] = np.where(norms > clip, rows * clip / np.maximum(norms, 1e-300), rows).mean(0)
+    return out
+
+
+def ref_trim(col, f):
+    dist = np.abs(col - np.median(col))
+    order = np.lexsort((col, dist))  # by distance, then by value: the larger is dropped first
+    return col[order[: len(col) - f]].mean()
+
+
+def ref_krum(rows, f):
+    n = len(rows)
+    if n == 1:
+        return 0
+    m = n - f - 2 if n > f + 2 else n - f if n > f else n - 1
+    m = min(max(m, 1), n - 1)
+    dist = ((rows[:, None] - rows[None]) ** 2).sum(-1)
+    scores = [np.sort(np.delete(dist[i], i))[:m].sum() for i in range(n)]
+    return int(np.argmin(scores))  # first minimum
+
+
+def random_uploads(seed, n_items=40, d=5, integer=False):
+    """Counts per item from 0 to ~30 (0, 1, 2, odd, even), rows in random order."""
+    rng = np.random.default_rng(seed)
+    counts = rng.choice([0, 1, 2, 3, 4, 7, 8, 15, 16, 31], size=n_items)
+    items = rng.permutation(np.repeat(np.arange(n_items), counts))
+    if integer:  # many exact ties and duplicate values
+        grads = rng.integers(-3, 4, size=(len(items), d)).astype(np.float64)
+    else:
+        grads = rng.normal(size=(len(items), d)) * rng.choice([0.1, 1.0, 3.0], size=(len(items), 1))
+    if len(items) > 4:  # duplicate rows
+        grads[1] = grads[0]
+        grads[3] = grads[2]
+    return torch.as_tensor(items), torch.as_tensor(grads)
+
+
+def run(name, items, grads, n_items, **params):
+    return aggregate(name, items, grads, n_items, **params).numpy()
+
+
+# ---- against the reference ----
+
+CASES = [("mean", {}), ("median", {}), ("norm", {"clip": 1.0}), ("norm", {"clip": 0.3})] + [
+    (name, {"f": f}) for name in ("trimmed_mean", "krum") for f in (0, 1, 3, 10, 40)]
+
+
+@pytest.mark.parametrize("name,params", CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_the_per_item_loop(name, params, seed):
+    items, grads = random_uploads(seed)
+    np.testing.assert_allclose(run(name, items, grads, 40, **params),
+                               reference(name, items, grads, 40, **params), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,params", [("median", {}), ("trimmed_mean", {"f": 1}), ("trimmed_mean", {"f": 3}),
+                                         ("trimmed_mean", {"f": 6}), ("krum", {"f": 2})])
+@pytest.mark.parametrize("seed", range(3))
+def test_matches_the_loop_with_ties(name, params, seed):
+    items, grads = random_uploads(seed, integer=True)
+    np.testing.assert_allclose(run(name, items, grads, 40, **params),
+                               reference(name, items, grads, 40, **params), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_inputs_stay_float32_and_close():
+    items, grads = random_uploads(7)
+    for name in AGGREGATORS:
+        params = {"f": 2} if name in ("trimmed_mean", "krum") else {}
+        out = aggregate(name, items, grads.float(), 40, **params)
+        assert out.dtype == torch.float32
+        np.testing.assert_allclose(out.numpy(), reference(name, items, grads.float(), 40, **params),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_long_tail_items_spanning_many_buckets():
+    rng = np.random.default_rng(3)
+    counts = np.array([0, 1, 2, 3, 5, 9, 17, 33, 65, 130, 300])
+    items = torch.as_tensor(rng.permutation(np.repeat(np.arange(counts.size), counts)))
+    grads = torch.as_tensor(rng.normal(size=(len(items), 4)))
+    for name, params in [("median", {}), ("trimmed_mean", {"f": 5}), ("krum", {"f": 5})]:
+        np.testing.assert_allclose(run(name, items, grads, counts.size, **params),
+                                   reference(name, items, grads, counts.size, **params), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,params", [("median", {}), ("trimmed_mean", {"f": 3}), ("krum", {"f": 2})])
+def test_torch_kernels_give_the_same_result(name, params, monkeypatch):
+    """The torch sort/selection used on CUDA, exercised on CPU."""
+    import spattack.aggregators as agg
+    items, grads = random_uploads(4)
+    fast = run(name, items, grads, 40, **params)
+    monkeypatch.setattr(agg, "NUMPY_ON_CPU", False)
+    np.testing.assert_array_equal(run(name, items, grads, 40, **params), fast)
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_krum_block_mixing_neighbour_counts(numpy_on_cpu, monkeypatch):
+    """Items with 9 and 10 rows share a block; with f = 7 they score 2 and 1 neighbours."""
+    import spattack.aggregators as agg
+    monkeypatch.setattr(agg, "NUMPY_ON_CPU", numpy_on_cpu)
+    rng = np.random.default_rng(0)
+    items = torch.as_tensor(rng.permutation(np.repeat(np.arange(6), [9, 10, 9, 10, 9, 10])))
+    grads = torch.as_tensor(rng.normal(size=(len(items), 3)))
+    np.testing.assert_array_equal(run("krum", items, grads, 6, f=7), reference("krum", items, grads, 6, f=7))
+
+
+def test_krum_splits_large_buckets_into_blocks(monkeypatch):
+    import spattack.aggregators as agg
+    items, grads = random_uploads(5)
+    monkeypatch.setattr(agg, "KRUM_BLOCK_ELEMENTS", 1)  # one item per block
+    np.testing.assert_allclose(run("krum", items, grads, 40, f=1), reference("krum", items, grads, 40, f=1))
+
+
+# ---- hand-computed cases ----
+
+def col(*values):
+    """Rows of one item (item 0) holding a single coordinate."""
+    return torch.zeros(len(values), dtype=torch.long), torch.tensor(values, dtype=torch.float64).unsqueeze(1)
+
+
+def test_hand_cases():
+    items, grads = col(1.0, 9.0, 2.0, 4.0)
+    assert run("mean", items, grads, 1)[0, 0] == 4.0
+    assert run("median", items, grads, 1)[0, 0] == 3.0  # (2 + 4) / 2
+    assert run("median", *col(5.0, -1.0, 3.0), 1)[0, 0] == 3.0
+    # median 3: distances 2, 6, 1, 1 -> drop 9 (f=1), then 1 (f=2)
+    assert run("trimmed_mean", items, grads, 1, f=1)[0, 0] == pytest.approx(7 / 3)
+    assert run("trimmed_mean", items, grads, 1, f=2)[0, 0] == 3.0
+    assert run("trimmed_mean", items, grads, 1, f=4)[0, 0] == 3.0  # nothing left: the median
+    # 2 and 4 are both 1 away from the median 3: the larger one goes first
+    assert run("trimmed_mean", items, grads, 1, f=3)[0, 0] == 2.0
+    assert run("norm", *col(3.0, -0.5), 1, clip=1.0)[0, 0] == 0.25
+
+
+def test_hand_krum():
+    items = torch.zeros(5, dtype=torch.long)
+    grads = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [10.0, 10.0], [0.5, 0.5]])
+    # f = 1: m = 2 nearest; (0.5, 0.5) is 0.5 from each of the three others
+    assert run("krum", items, grads, 1, f=1).tolist() == [[0.5, 0.5]]
+    # two identical far rows win when each only looks at its 1 nearest neighbour
+    grads2 = torch.cat([grads, torch.tensor([[10.0, 10.0]])])
+    assert run("krum", torch.zeros(6, dtype=torch.long), grads2, 1, f=3).tolist() == [[10.0, 10.0]]
+    # ties go to the first uploaded row
+    assert run("krum", *col(2.0, 0.0), 1, f=0).tolist() == [[2.0]]
+    assert run("krum", *col(7.0), 1, f=3).tolist() == [[7.0]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_krum_two_rows_tie_exactly_so_the_first_wins(dtype):
+    gen = torch.Generator().manual_seed(0)
+    first, second = torch.randn(500, 16, generator=gen, dtype=dtype), torch.randn(500, 16, generator=gen, dtype=dtype)
+    items = torch.arange(500).repeat(2)
+    for f in (0, 1, 5):
+        assert aggregate("krum", items, torch.cat([first * 3 + 1, second]), 500, f=f).equal(first * 3 + 1)
+
+
+def test_krum_neighbour_rule():
+    counts = torch.arange(1, 9)
+    assert krum_neighbours(counts, 0).tolist() == [0, 1, 1, 2, 3, 4, 5, 6]
+    assert krum_neighbours(counts, 2).tolist() == [0, 1, 1, 2, 1, 2, 3, 4]  # PROTOCOL's rule is not monotone at n = f + 3
+
+
+def test_clip_rows():
+    grads = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0], [3e30, -4e30]])
+    torch.testing.assert_close(clip_rows(grads, 1.0), torch.tensor([[0.6, 0.8], [0.3, 0.4], [0.0, 0.0], [0.6, -0.8]]))
+
+
+# ---- shapes, empty items, non-finite rows, errors ----
+
+@pytest.mark.parametrize("name", list(AGGREGATORS))
+def test_shape_and_zero_rows_for_items_without_uploads(name):
+    items = torch.tensor([2, 2, 5])
+    grads = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [0.1, 0.2, 0.3]])
+    params = {"f": 1} if name in ("trimmed_mean", "krum") else {}
+    out = aggregate(name, items, grads, 7, **params)
+    assert out.shape == (7, 3)
+    assert torch.all(out[[0, 1, 3, 4, 6]] == 0)
+    assert torch.all(out[[2, 5]].abs().sum(1) > 0)
+    assert aggregate(name, items[:0], grads[:0], 4, **params).equal(torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("name", list(AGGREGATORS))
+def test_non_finite_rows(name):
+    items, grads = random_uploads(1)
+    grads = grads.clone()
+    grads[0, 0], grads[5, 1], grads[9] = float("nan"), float("inf"), -float("inf")
+    all_bad = torch.tensor([39, 39]), torch.full((2, grads.shape[1]), float("nan"))
+    items, grads = torch.cat([items[items != 39], all_bad[0]]), torch.cat([grads[items != 39], all_bad[1]])
+    params = {"f": 2} if name in ("trimmed_mean", "krum") else {}
+    out = aggregate(name, items, grads, 40, **params)
+    if name == "mean":
+        assert not torch.isfinite(out[items[[0, 5, 9]]]).all()
+    else:
+        assert torch.isfinite(out).all()
+        assert torch.all(out[39] == 0)
+        np.testing.assert_allclose(out.numpy(), reference(name, items, grads, 40, **params), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,params", [("median", {}), ("trimmed_mean", {"f": 1}), ("krum", {"f": 1}), ("norm", {})])
+def test_huge_finite_rows_give_finite_output(name, params):
+    items = torch.zeros(4, dtype=torch.long)
+    grads = torch.tensor([[0.1, 0.2], [0.2, 0.1], [3e38, -3e38], [3e38, 3e38]])
+    out = aggregate(name, items, grads, 1, **params)
+    assert torch.isfinite(out).all()
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="krum, mean, median, norm, trimmed_mean"):
+        aggregate("geomed", torch.zeros(1, dtype=torch.long), torch.zeros(1, 2), 1)
+
+
+def test_bad_f_is_rejected():
+    with pytest.raises(ValueError, match="non-negative integer"):
+        aggregate("krum", torch.zeros(1, dtype=torch.long), torch.zeros(1, 2), 1, f=-1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    items, grads = random_uploads(2)
+    for name, params in CASES:
+        cpu = aggregate(name, items, grads, 40, **params)
+        gpu = aggregate(name, items.cuda(), grads.cuda(), 40, **params).cpu()
+        torch.testing.assert_close(gpu, cpu, rtol=1e-9, atol=1e-12)
