@@ -1,0 +1,124 @@
+"""Federated matrix factorisation (FedMF) with a full-batch BPR client step.
+
+All benign clients take their local step at once: the (user, positive, negative) pairs
+of every client form one flat batch, and per-client sums are index_add reductions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .interactions import Interactions
+from .updates import SparseUpdates
+
+
+def sample_train_negatives(data: Interactions, rng: np.random.Generator) -> np.ndarray:
+    """One negative per training positive, uniform over items not among the user's
+    training positives, drawn with replacement (as the authors' clients do, once).
+
+    Vectorised rejection sampling: redraw only the pairs that hit a positive.
+    """
+    users = data.train_users
+    positives = users * data.n_items + data.indices  # sorted: CSR rows are per user
+    positives.sort()
+    negatives = rng.integers(0, data.n_items, size=users.size)
+    while True:
+        keys = users * data.n_items + negatives
+        pos = np.searchsorted(positives, keys).clip(max=positives.size - 1)
+        bad = np.flatnonzero(positives[pos] == keys)
+        if bad.size == 0:
+            return negatives
+        negatives[bad] = rng.integers(0, data.n_items, size=bad.size)
+
+
+@dataclass
+class PairBatch:
+    """The fixed training pairs of every benign client and the rows they upload.
+
+    Each client uploads ONE row per distinct item it touches (positives and sampled
+    negatives). The authors' client uploads two rows when it sampled the same negative
+    twice; one row per (client, item), summing that item's pair gradients, is the intent.
+    """
+
+    pair_user: torch.Tensor  # (P,) client of each (pos, neg) pair
+    pos_row: torch.Tensor  # (P,) upload row of the pair's positive item
+    neg_row: torch.Tensor  # (P,) upload row of the pair's negative item
+    row_client: torch.Tensor  # (R,) client of each upload row
+    row_item: torch.Tensor  # (R,) item of each upload row, rows sorted by item
+
+    @classmethod
+    def build(cls, data: Interactions, negatives: np.ndarray, device: torch.device) -> "PairBatch":
+        """The pairs (training positive, its sampled negative) of every user of `data`."""
+        return cls.from_pairs(data.train_users, data.indices, negatives, data.n_users, device)
+
+    @classmethod
+    def from_pairs(cls, users: np.ndarray, positives: np.ndarray, negatives: np.ndarray,
+                   n_clients: int, device: torch.device, client_offset: int = 0) -> "PairBatch":
+        """Index (user, positive, negative) pairs and their distinct (client, item) upload
+        rows, sorted by item. Client ids in the rows are shifted by `client_offset`."""
+        pos_key = positives * n_clients + users  # item-major keys sort rows by item
+        neg_key = negatives * n_clients + users
+        keys, inverse = np.unique(np.concatenate([pos_key, neg_key]), return_inverse=True)
+        n = users.size
+        as_long = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long, device=device)  # noqa: E731
+        return cls(
+            pair_user=as_long(users),
+            pos_row=as_long(inverse[:n]),
+            neg_row=as_long(inverse[n:]),
+            row_client=as_long(keys % n_clients + client_offset),
+            row_item=as_long(keys // n_clients),
+        )
+
+    @property
+    def max_items_per_client(self) -> int:
+        """The largest number of distinct items one client uploads (the paper's m_max)."""
+        return int(torch.bincount(self.row_client).max())
+
+
+def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l2: float):
+    """Gradients of every client's full-batch local loss.
+
+    Client loss: sum over its pairs of -log sigmoid(u.v_pos - u.v_neg)
+    + l2 * 1/2 (|u|^2 + sum over its distinct items of |v_j|^2).
+    Returns (grad of every user embedding, grad of every upload row).
+    """
+    u = user_emb[pairs.pair_user]
+    diff = item_emb[pairs.row_item[pairs.pos_row]] - item_emb[pairs.row_item[pairs.neg_row]]
+    # d/dx of -log sigmoid(x) is -sigmoid(-x)
+    coef = -torch.sigmoid(-(u * diff).sum(-1, keepdim=True))
+    grad_user = torch.zeros_like(user_emb).index_add_(0, pairs.pair_user, coef * diff)
+    grad_user.add_(user_emb, alpha=l2)
+    grad_rows = item_emb[pairs.row_item] * l2
+    grad_rows.index_add_(0, pairs.pos_row, coef * u)
+    grad_rows.index_add_(0, pairs.neg_row, -coef * u)
+    return grad_user, grad_rows
+
+
+class FedMF:
+    """Private user embeddings on the clients, item embeddings on the server."""
+
+    def __init__(self, data: Interactions, dim: int, init_std: float, l2: float, lr: float,
+                 seed: int, device: torch.device):
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.user_emb = (torch.randn(data.n_users, dim, generator=gen) * init_std).to(device)
+        self.item_emb = (torch.randn(data.n_items, dim, generator=gen) * init_std).to(device)
+        negatives = sample_train_negatives(data, np.random.default_rng(seed))
+        self.pairs = PairBatch.build(data, negatives, device)
+        self.l2, self.lr = l2, lr
+
+    def client_step(self) -> SparseUpdates:
+        """Every benign client's local step: update its user embedding, return its uploads."""
+        grad_user, grad_rows = bpr_step(self.user_emb, self.item_emb, self.pairs, self.l2)
+        self.user_emb.sub_(grad_user, alpha=self.lr)
+        return SparseUpdates(self.pairs.row_client, self.pairs.row_item, grad_rows)
+
+    def server_step(self, aggregated: torch.Tensor) -> None:
+        """V <- V - lr * AGR(rows) for every item (items without rows get a zero row)."""
+        self.item_emb.sub_(aggregated, alpha=self.lr)
+
+    def scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Score of item items[b, k] for user users[b]."""
+        return (self.user_emb[users].unsqueeze(1) * self.item_emb[items]).sum(-1)
