@@ -1,0 +1,87 @@
+"""Data-poisoning baselines (Table 3): attackers own fake profiles and really train on
+them with the benign client step, poisoning only through what they train on.
+
+Shared choices: each attacker's profile holds as many items as a median benign client
+has training positives, drawn once without replacement with probability proportional to
+item popularity; one uniformly sampled non-profile item per profile item serves as its
+negative (drawn once, like benign negatives). Attackers keep private user embeddings,
+initialised and updated like benign ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..fedmf import PairBatch, bpr_step
+from ..updates import SparseUpdates
+
+
+def fake_profiles(ctx, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(n_malicious, s) profile items and (n_malicious, s) distinct negatives, s <= half the items."""
+    s = max(1, min(ctx.profile_size, ctx.n_items // 2))
+    p = np.asarray(ctx.popularity, dtype=np.float64) + 1e-12
+    profiles, negatives = [], []
+    for _ in range(ctx.n_malicious):  # once, at set-up: a few hundred clients at most
+        items = rng.choice(ctx.n_items, size=s, replace=False, p=p / p.sum())
+        rest = np.setdiff1d(np.arange(ctx.n_items), items)
+        profiles.append(items)
+        negatives.append(rng.choice(rest, size=s, replace=False))
+    return np.array(profiles), np.array(negatives)
+
+
+class _FakeClients:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        rng = np.random.default_rng(ctx.seed)
+        self.profiles, self.negatives = fake_profiles(ctx, rng)
+        gen = ctx.generator(salt=1)
+        self.user_emb = (torch.randn(ctx.n_malicious, ctx.dim, generator=gen) * ctx.init_std).to(ctx.device)
+
+    def _train(self, pairs: PairBatch, item_emb: torch.Tensor) -> SparseUpdates:
+        grad_user, grad_rows = bpr_step(self.user_emb, item_emb, pairs, self.ctx.l2)
+        self.user_emb.sub_(grad_user, alpha=self.ctx.lr)
+        return SparseUpdates(pairs.row_client, pairs.row_item, grad_rows)
+
+
+class LabelFlip(_FakeClients):
+    """Label flipping (Tolpegin et al., ESORICS 2020, "Data poisoning attacks against
+    federated learning systems"): BPR on the fake profile with labels swapped, i.e. the
+    sampled negatives are ranked above the profile items."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        users = np.repeat(np.arange(ctx.n_malicious), self.profiles.shape[1])
+        self.pairs = PairBatch.from_pairs(users, self.negatives.ravel(), self.profiles.ravel(),
+                                          ctx.n_malicious, ctx.device, client_offset=ctx.n_benign)
+
+    def uploads(self, epoch, benign, model):
+        return self._train(self.pairs, model.item_emb)
+
+
+class FedAttack(_FakeClients):
+    """FedAttack (Wu et al., RecSys 2022, "FedAttack: effective and covert poisoning attack
+    on federated recommendation via hard sampling"): every epoch each attacker ranks its
+    candidate items (profile + negatives) by similarity to its user embedding and trains
+    BPR with the most similar half as negatives and the least similar half as positives
+    (the i-th least similar paired with the i-th most similar)."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        cand = np.sort(np.concatenate([self.profiles, self.negatives], axis=1), axis=1)
+        self.cand = torch.as_tensor(cand, device=ctx.device)  # (n_mal, 2s), distinct per row
+        n_mal, width = self.cand.shape
+        self.row_client = ctx.malicious_ids.repeat_interleave(width)
+        self.row_item = self.cand.reshape(-1)
+        self.base = (torch.arange(n_mal, device=ctx.device) * width).unsqueeze(1)
+
+    def uploads(self, epoch, benign, model):
+        n_mal, width = self.cand.shape
+        half = width // 2
+        scores = (self.user_emb.unsqueeze(1) * model.item_emb[self.cand]).sum(-1)
+        order = scores.argsort(dim=1, descending=True, stable=True)
+        neg_row = (order[:, :half] + self.base).reshape(-1)
+        pos_row = (order[:, width - half:].flip(1) + self.base).reshape(-1)
+        users = torch.arange(n_mal, device=self.cand.device).repeat_interleave(half)
+        pairs = PairBatch(users, pos_row, neg_row, self.row_client, self.row_item)
+        return self._train(pairs, model.item_emb)

@@ -1,0 +1,107 @@
+"""Spattack (the paper's attacks): O/L = omniscient/limited knowledge, D/S = dense/sparse
+capability.
+
+- O: for every attacked item j, each of its c_j attackers uploads -B_j / c_j, B_j the
+  sum of this round's benign rows of j (clipped first when the defense is Norm, as the
+  server would clip them). Under Mean the aggregate of j is then exactly zero.
+- L: one N(0, 1) matrix (items x dim), drawn once with the attack's seed and shared by
+  every attacker and every epoch; attackers upload its rows.
+- D: every attacker attacks every item (c_j = number of attackers).
+- S: every attacker attacks m_max distinct items, m_max = the most items one benign
+  client uploads, drawn once without replacement with probability proportional to item
+  popularity (capped at the number of items with non-zero popularity).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..aggregators import clip_rows
+from ..updates import SparseUpdates
+
+# Aggregators that assume a fixed number of malicious rows per item (paper, RQ2).
+FIXED_F_DEFENSES = ("trimmed_mean", "krum")
+
+
+def benign_item_sums(benign: SparseUpdates, ctx) -> torch.Tensor:
+    """(n_items, dim) sum of the benign rows of each item, as the server would see them."""
+    grads = clip_rows(benign.grads, ctx.grad_limit) if ctx.defense == "norm" else benign.grads
+    return torch.zeros(ctx.n_items, ctx.dim, dtype=grads.dtype, device=grads.device).index_add_(
+        0, benign.items, grads)
+
+
+def popularity_targets(ctx, generator: torch.Generator) -> torch.Tensor:
+    """(n_malicious, m_max) items per attacker, without replacement, p ~ popularity."""
+    weights = torch.as_tensor(ctx.popularity, dtype=torch.float64)
+    m = min(ctx.max_items_per_client, int((weights > 0).sum()))
+    rows = weights.expand(ctx.n_malicious, -1)
+    return torch.multinomial(rows, m, replacement=False, generator=generator).to(ctx.device)
+
+
+class Spattack:
+    """One of the four Spattack variants; see the module docstring."""
+
+    omniscient: bool = True
+    dense: bool = True
+
+    def __init__(self, ctx):
+        if not self.dense and ctx.defense in FIXED_F_DEFENSES:
+            raise ValueError(
+                f"{ctx.defense} assumes a fixed number of malicious rows per item, which the sparse "
+                f"(-S) attacks do not upload; the paper does not run this pair. Use mean, median or "
+                f"norm with -S, or a -D attack with {ctx.defense}.")
+        self.ctx = ctx
+        gen = ctx.generator()
+        if self.dense:
+            items = torch.arange(ctx.n_items, device=ctx.device).repeat(ctx.n_malicious)
+            clients = ctx.malicious_ids.repeat_interleave(ctx.n_items)
+        else:
+            targets = popularity_targets(ctx, gen)
+            items = targets.reshape(-1)
+            clients = ctx.malicious_ids.repeat_interleave(targets.shape[1])
+        self.clients, self.items = clients, items
+        self.attackers_per_item = torch.bincount(items, minlength=ctx.n_items).clamp(min=1).unsqueeze(1)
+        if not self.omniscient:
+            self.noise = torch.randn(ctx.n_items, ctx.dim, generator=gen).to(ctx.device)
+
+    def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        if self.omniscient:
+            per_item = -benign_item_sums(benign, self.ctx) / self.attackers_per_item
+        else:
+            per_item = self.noise
+        return SparseUpdates(self.clients, self.items, per_item[self.items].to(benign.grads.dtype))
+
+
+class SpattackOD(Spattack):
+    omniscient, dense = True, True
+
+
+class SpattackOS(Spattack):
+    omniscient, dense = True, False
+
+
+class SpattackLD(Spattack):
+    omniscient, dense = False, True
+
+
+class SpattackLS(Spattack):
+    omniscient, dense = False, False
+
+
+class NonFinite:
+    """Test attack: every attacker uploads NaN (or +inf) for every item, to check that
+    the server neither crashes nor silently turns the model into NaN."""
+
+    value = float("nan")
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        values = torch.full((self.ctx.n_items, self.ctx.dim), self.value, dtype=benign.grads.dtype,
+                            device=self.ctx.device)
+        return self.ctx.dense_rows(values)
+
+
+class InfAttack(NonFinite):
+    value = float("inf")

@@ -1,0 +1,138 @@
+"""Attacks: the paper's properties of Spattack and sanity of the baselines."""
+
+import numpy as np
+import pytest
+import torch
+
+from spattack.aggregators import aggregate
+from spattack.attacks import ATTACKS, AttackContext, make_attack
+from spattack.fedmf import FedMF
+from spattack.synthetic import synthetic_interactions
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_interactions(n_users=60, n_items=80, per_user=12)
+
+
+def setup(data, name, defense="mean", n_mal=6, seed=0):
+    model = FedMF(data, DIM, init_std=0.1, l2=0.1, lr=0.1, seed=0, device=torch.device("cpu"))
+    ctx = AttackContext(
+        n_benign=data.n_users, n_malicious=n_mal, n_items=data.n_items, dim=DIM,
+        popularity=data.popularity, max_items_per_client=model.pairs.max_items_per_client,
+        profile_size=int(np.median(data.train_counts)), defense=defense, grad_limit=1.0,
+        lr=0.1, l2=0.1, init_std=0.1, seed=seed, device=torch.device("cpu"))
+    return model, make_attack(name, ctx), ctx
+
+
+def test_registry_matches_the_config_schema():
+    import yaml
+    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
+    assert set(schema["definitions"]["attack"]["enum"]) == set(ATTACKS)
+
+
+def test_spattack_o_d_zeroes_every_mean_aggregate(data):
+    model, attack, ctx = setup(data, "spattack-o-d")
+    benign = model.client_step()
+    mal = attack.uploads(1, benign, model)
+    assert len(mal) == ctx.n_malicious * data.n_items
+    out = aggregate("mean", torch.cat([benign.items, mal.items]), torch.cat([benign.grads, mal.grads]), data.n_items)
+    assert out.abs().max() < 1e-6
+    assert aggregate("mean", benign.items, benign.grads, data.n_items).abs().max() > 1e-3
+
+
+def test_median_takes_the_malicious_value_where_attackers_are_the_majority(data):
+    model, attack, ctx = setup(data, "spattack-o-d", defense="median", n_mal=15)
+    benign = model.client_step()
+    mal = attack.uploads(1, benign, model)
+    out = aggregate("median", torch.cat([benign.items, mal.items]), torch.cat([benign.grads, mal.grads]), data.n_items)
+    per_item_benign = torch.bincount(benign.items, minlength=data.n_items)
+    minority = per_item_benign < ctx.n_malicious
+    assert minority.sum() > 10
+    malicious_value = torch.zeros(data.n_items, DIM)
+    malicious_value[mal.items] = mal.grads
+    torch.testing.assert_close(out[minority], malicious_value[minority])
+
+
+def test_spattack_o_under_norm_uses_clipped_benign_rows(data):
+    from spattack.aggregators import clip_rows
+    model, attack, ctx = setup(data, "spattack-o-d", defense="norm")
+    benign = model.client_step()
+    benign.grads.mul_(50)  # make clipping matter
+    mal = attack.uploads(1, benign, model)
+    clipped_sum = torch.zeros(data.n_items, DIM).index_add_(0, benign.items, clip_rows(benign.grads, 1.0))
+    torch.testing.assert_close(mal.grads[mal.clients == ctx.n_benign], -clipped_sum / ctx.n_malicious)
+
+
+def test_sparse_attackers_hit_m_max_distinct_popular_items(data):
+    _, attack, ctx = setup(data, "spattack-o-s", n_mal=400)
+    per_client = torch.bincount(attack.clients - ctx.n_benign)
+    m_max = min(ctx.max_items_per_client, int((data.popularity > 0).sum()))
+    assert torch.all(per_client == m_max)
+    for c in range(ctx.n_malicious):
+        items = attack.items[attack.clients == ctx.n_benign + c]
+        assert items.unique().numel() == m_max
+    hits = torch.bincount(attack.items, minlength=data.n_items).double().numpy()
+    pop = data.popularity
+    head, tail = pop >= np.quantile(pop, 0.8), (pop > 0) & (pop <= np.quantile(pop, 0.2))
+    assert hits[head].mean() > hits[tail].mean() * 1.5
+    assert np.corrcoef(hits[pop > 0], pop[pop > 0])[0, 1] > 0.5
+
+
+@pytest.mark.parametrize("name", ["spattack-l-d", "spattack-l-s"])
+def test_limited_rows_identical_across_attackers_and_epochs(data, name):
+    model, attack, ctx = setup(data, name)
+    benign = model.client_step()
+    first = attack.uploads(1, benign, model)
+    second = attack.uploads(2, model.client_step(), model)
+    assert torch.equal(first.grads, second.grads) and torch.equal(first.items, second.items)
+    value = {}
+    for item, row in zip(first.items.tolist(), first.grads):
+        if item in value:
+            assert torch.equal(value[item], row)
+        value[item] = row
+
+
+@pytest.mark.parametrize("defense", ["trimmed_mean", "krum"])
+@pytest.mark.parametrize("name", ["spattack-o-s", "spattack-l-s"])
+def test_sparse_attacks_refuse_fixed_f_defenses(data, name, defense):
+    with pytest.raises(ValueError, match="fixed number of malicious rows"):
+        setup(data, name, defense=defense)
+
+
+@pytest.mark.parametrize("name", ["labelflip", "fedattack", "gaussian", "lie", "cluster", "fang"])
+def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
+    model, attack, ctx = setup(data, name)
+    for epoch in (1, 2):
+        benign = model.client_step()
+        mal = attack.uploads(epoch, benign, model)
+        assert len(mal) > 0 and mal.grads.shape[1] == DIM
+        assert torch.isfinite(mal.grads).all()
+        assert mal.clients.min() >= ctx.n_benign and mal.clients.max() < ctx.n_benign + ctx.n_malicious
+        keys = list(zip(mal.clients.tolist(), mal.items.tolist()))
+        assert len(keys) == len(set(keys)), "one row per (client, item)"
+
+
+def test_dense_statistics_count_non_uploads_as_zeros():
+    from spattack.attacks.model_poisoning import dense_stats
+    from spattack.updates import SparseUpdates
+    up = SparseUpdates(torch.tensor([0, 1, 0]), torch.tensor([0, 0, 1]), torch.tensor([[2.0], [4.0], [-3.0]]))
+    s = dense_stats(up, n_clients=4, n_items=3)
+    torch.testing.assert_close(s.mean[:, 0], torch.tensor([1.5, -0.75, 0.0]))
+    torch.testing.assert_close(s.max[:, 0], torch.tensor([4.0, 0.0, 0.0]))
+    torch.testing.assert_close(s.min[:, 0], torch.tensor([0.0, -3.0, 0.0]))
+    torch.testing.assert_close(s.std[0, 0], torch.tensor(np.std([2.0, 4.0, 0, 0]), dtype=torch.float32))
+
+
+def test_fang_pushes_against_the_mean_beyond_the_extremes(data):
+    model, attack, ctx = setup(data, "fang")
+    benign = model.client_step()
+    from spattack.attacks.model_poisoning import dense_stats
+    s = dense_stats(benign, ctx.n_benign, ctx.n_items)
+    mal = attack.uploads(1, benign, model)
+    rows = mal.grads.view(ctx.n_malicious, ctx.n_items, DIM)
+    pos = s.mean > 0
+    assert torch.all(rows[:, pos] <= s.min[pos] + 1e-7)
+    assert torch.all(rows[:, ~pos] >= s.max[~pos] - 1e-7)
