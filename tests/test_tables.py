@@ -1,0 +1,51 @@
+"""Tables built from cell summaries, and the paper's numbers we compare against."""
+
+import json
+import re
+
+import pytest
+
+from spattack.tables import paper_values, table3, table3_latex, table3_markdown
+
+
+def write_summary(path, dataset, attack, hr10, seed=0, status="ok"):
+    final = {"epoch": 200, "hr5": hr10 / 2, "ndcg5": hr10 / 4, "hr10": hr10, "ndcg10": hr10 / 3}
+    path.write_text(json.dumps({
+        "dataset": dataset, "status": status, "final": final,
+        "config": {"model": "fedmf", "attack": attack, "defense": "mean", "ratio": 3.0, "start": 0, "seed": seed}}))
+    return path
+
+
+def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
+    paths = [
+        write_summary(tmp_path / "a.json", "ml-100k", "none", 0.40),
+        write_summary(tmp_path / "b.json", "ml-100k", "spattack-o-d", 0.10),
+        write_summary(tmp_path / "c.json", "ml-100k", "spattack-o-d", 0.12, seed=1),
+        write_summary(tmp_path / "d.json", "ml-100k", "fang", float("nan"), status="diverged"),
+    ]
+    df = table3(paths, ["ml-100k", "ml-1m"], ["none", "fang", "spattack-o-d"])
+    assert list(df.columns[:8]) == ["dataset", "attack", "metric", "ours", "paper", "diff", "drop_pct", "paper_drop_pct"]
+    assert len(df) == 2 * 3 * 4
+    row = df[(df.dataset == "ml-100k") & (df.attack == "spattack-o-d") & (df.metric == "hr10")].iloc[0]
+    assert row.ours == pytest.approx(0.11) and row.seeds == 2
+    assert row.drop_pct == pytest.approx(-72.5)
+    assert row.paper == pytest.approx(0.0944) and row["diff"] == pytest.approx(0.11 - 0.0944)
+    assert (df[df.dataset == "ml-1m"].note == "not run here").all()
+    assert (df[df.attack == "fang"].note[df.dataset == "ml-100k"] == "diverged").all()
+    md, tex = table3_markdown(df), table3_latex(df)
+    assert "diverged" in md and "not run here" in md and r"\toprule" in tex
+
+
+def test_paper_numbers_match_the_paper_text(repo_root):
+    paper_md = repo_root.parent / "shared" / "paper" / "spattack-aaai2025.md"
+    if not paper_md.exists():
+        pytest.skip(f"paper text not found at {paper_md}")
+    text = paper_md.read_text()
+    t3 = paper_values("table3").set_index(["dataset", "attack", "metric"])["paper"]
+    assert len(t3) == 3 * 11 * 4
+    assert re.search(r"ML100K\tHR@5\t0\.2513\t", text) and t3["ml-100k", "none", "hr5"] == 0.2513
+    assert "0.1679</b> (-64%)" in text and t3["ml-1m", "spattack-o-d", "hr10"] == 0.1679
+    assert "<b>0.0138</b> (-97%)" in text and t3["steam", "spattack-l-d", "ndcg10"] == 0.0138
+    assert "0.6933" in text and t3["steam", "none", "hr10"] == 0.6933
+    t2 = paper_values("table2").set_index("dataset")
+    assert "Steam\t3,753\t5,134\t114,713\t99.40 %" in text and t2.loc["steam", "interactions"] == 114713

@@ -1,0 +1,56 @@
+"""End to end: one training cell and Table 3 through the real Snakefile, on ML-100K
+from the mirror, 2 epochs."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(repo_root, workdir, *args):
+    cmd = [sys.executable, "-m", "snakemake", *args, "-s", str(repo_root / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(repo_root / "config.yaml"), "--cores", "2"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_one_cell_and_table3(repo_root, mirror, tmp_path):
+    cfg = ["--config", f"mirror={mirror}", "datasets=[ml-100k]", "epochs=2",
+           "experiments={table3: {attacks: [none, spattack-o-d]}}"]
+    cell = "results/runs/ml-100k/fedmf/spattack-o-d/mean/rho3/start0/seed0"
+    proc = snakemake(repo_root, tmp_path, f"{cell}/metrics.csv", "table3", *cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    metrics = pd.read_csv(tmp_path / cell / "metrics.csv")
+    assert list(metrics.columns) == ["epoch", "hr5", "ndcg5", "hr10", "ndcg10"]
+    assert metrics.epoch.tolist() == [0, 1, 2]
+    summary = json.loads((tmp_path / cell / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["n_malicious"] == 29 and summary["device"] == "cpu"
+    assert summary["dataset"] == "ml-100k" and summary["final"]["epoch"] == 2
+    assert (tmp_path / "results" / "logs" / "train" / "ml-100k" / "fedmf" / "spattack-o-d").is_dir()
+    assert list((tmp_path / "results" / "benchmarks" / "train").rglob("*.tsv"))
+
+    t3 = pd.read_csv(tmp_path / "results" / "tables" / "table3.csv")
+    assert set(t3.dataset) == {"ml-100k", "ml-1m", "steam"}
+    run = t3[t3.dataset == "ml-100k"]
+    assert run.ours.notna().all() and len(run) == 8
+    assert (t3[t3.dataset == "steam"].note.str.startswith("not run here")).all()
+
+    # a second run has nothing to do
+    again = snakemake(repo_root, tmp_path, f"{cell}/metrics.csv", "table3", "-n", *cfg)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_config_typo_names_the_key(repo_root, tmp_path):
+    proc = snakemake(repo_root, tmp_path, "-n", "--config", "epochz=3")
+    assert proc.returncode != 0
+    assert "epochz" in proc.stdout + proc.stderr
+
+
+def test_misspelt_attack_is_refused(repo_root, tmp_path):
+    proc = snakemake(repo_root, tmp_path, "-n", "--config", "experiments={table3: {attacks: [spatack-o-d]}}")
+    assert proc.returncode != 0
+    assert "spatack-o-d" in proc.stdout + proc.stderr

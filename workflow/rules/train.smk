@@ -1,0 +1,30 @@
+# One rule per experiment cell: (dataset, model, attack, defense, ratio, start, seed).
+
+
+rule train:
+    input:
+        split=f"{RESULTS}/data/{{dataset}}/train.tsv",
+    output:
+        metrics=f"{RESULTS}/runs/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}/metrics.csv",
+        summary=f"{RESULTS}/runs/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}/summary.json",
+    log:
+        f"{LOGS}/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.tsv"
+    params:
+        epochs=config["epochs"],
+        hyper=config["hyper"],
+        device=config["device"],
+    threads: config.get("threads", 2)
+    resources:
+        mem_mb=lambda wc: 6000 if wc.dataset == "ml-1m" else 2000,
+        runtime=lambda wc: 240 if wc.dataset == "ml-1m" else 60,
+        gpu=1 if config["device"].startswith("cuda") else 0,
+    script:
+        "../scripts/train.py"
+
+
+rule clean_runs:
+    """Clean FedMF under Mean on every configured dataset (Table 3's Clean column)."""
+    input:
+        cells(DATASETS, ["fedmf"], ["none"], ["mean"], [0]),
