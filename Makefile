@@ -1,0 +1,35 @@
+# One command to set up and run the paper, one to run the tests.
+#   make paper   # venv + install + the whole paper (config.yaml)
+#   make quick   # venv + install + the reduced grid (config/quick.yaml)
+#   make test    # venv + install + the test suite
+# MIRROR=DIR copies raw data from DIR (laid out like <dataset>/<file>) instead of
+# downloading; it defaults to ../shared/data/raw when that folder exists.
+
+VENV ?= .venv
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+CORES ?= all
+MIRROR ?= $(wildcard $(abspath ../shared/data/raw))
+SNAKEMAKE = $(VENV)/bin/snakemake --cores $(CORES) --keep-going $(if $(MIRROR),--config mirror=$(MIRROR))
+
+.PHONY: setup paper quick test bench
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "$(TORCH)"
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+paper: setup
+	$(SNAKEMAKE)
+
+quick: setup
+	$(SNAKEMAKE) --configfile config/quick.yaml
+
+test: setup
+	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q
+
+bench: setup
+	$(VENV)/bin/python benchmarks/bench_epoch.py --dataset ml-100k --split results/data/ml-100k
