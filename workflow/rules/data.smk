@@ -7,12 +7,12 @@ def _abs_or_none(path):
 
 
 rule download:
-    """Verified raw files of one dataset (sha256-checked; see spattack.data.download)."""
+    """Verified raw files of one dataset (sha256-checked; see spattack.data.download).
+
+    The source (mirror or URL) is read from the config by the script, not passed as
+    params: where verified bytes came from must not make Snakemake redo every cell."""
     output:
         directory(f"{RESULTS}/raw/{{dataset}}"),
-    params:
-        mirror=_abs_or_none(config.get("mirror")),
-        steam_url=config.get("steam_url"),
     log:
         f"{LOGS}/download/{{dataset}}.log",
     script:
