@@ -54,3 +54,14 @@ def test_misspelt_attack_is_refused(repo_root, tmp_path):
     proc = snakemake(repo_root, tmp_path, "-n", "--config", "experiments={table3: {attacks: [spatack-o-d]}}")
     assert proc.returncode != 0
     assert "spatack-o-d" in proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_whole_paper(repo_root, tmp_path):
+    proc = snakemake(repo_root, tmp_path, "-n", "all", "fig3", "fig5", "--config", "mirror=/nonexistent")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for rule in ("download", "split", "train", "table2_build", "fig2c_build", "prop2_build", "table3_build",
+                 "fig3_build", "fig5_build"):
+        assert f"rule {rule}:" in out, rule
+    assert "results/runs/ml-1m/fedmf/spattack-o-d/krum/rho5/start0/seed0/metrics.csv" in out
+    assert "results/runs/steam/fedmf/spattack-l-s/krum" not in out  # TrimM/Krum only for -D

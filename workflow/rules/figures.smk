@@ -24,3 +24,71 @@ rule table3_build:
 rule table3:
     input:
         rules.table3_build.output,
+
+
+F3 = config["experiments"]["fig3"]
+
+
+def fig3_cells():
+    """-O at the omniscient ratios, -L at the limited ones; TrimM and Krum only for -D."""
+    out = cells(DATASETS, [F3["model"]], ["none"], ["mean"], [0])
+    for attack in F3["attacks"]:
+        ratios = F3["omniscient_ratios"] if attack.startswith("spattack-o") else F3["limited_ratios"]
+        defenses = [d for d in F3["defenses"] if attack.endswith("-d") or d not in ("trimmed_mean", "krum")]
+        out += cells(DATASETS, [F3["model"]], [attack], defenses, ratios)
+    return out
+
+
+def summaries(metrics_paths):
+    return [p.replace("metrics.csv", "summary.json") for p in metrics_paths]
+
+
+rule fig3_build:
+    input:
+        metrics=fig3_cells(),
+        summaries=summaries(fig3_cells()),
+    output:
+        csv=f"{RESULTS}/tables/fig3.csv",
+        hr_pdf=f"{RESULTS}/figures/fig3_hr10.pdf",
+        hr_png=f"{RESULTS}/figures/fig3_hr10.png",
+        ndcg_pdf=f"{RESULTS}/figures/fig3_ndcg10.pdf",
+        ndcg_png=f"{RESULTS}/figures/fig3_ndcg10.png",
+    params:
+        n_negatives=config["hyper"]["eval_negatives"],
+    log:
+        f"{LOGS}/fig3.log",
+    script:
+        "../scripts/fig3.py"
+
+
+rule fig3:
+    """Fig. 3: Spattack against every defense over the malicious ratio."""
+    input:
+        rules.fig3_build.output,
+
+
+F5 = config["experiments"]["fig5"]
+FIG5_CELLS = (
+    cells([F5["dataset"]], [F5["model"]], ["none"], [F5["defense"]], [0])
+    + cells([F5["dataset"]], [F5["model"]], F5["attacks"], [F5["defense"]], [F5["ratio"]], F5["starts"])
+)
+
+
+rule fig5_build:
+    input:
+        metrics=FIG5_CELLS,
+        summaries=summaries(FIG5_CELLS),
+    output:
+        csv=f"{RESULTS}/tables/fig5.csv",
+        pdf=f"{RESULTS}/figures/fig5.pdf",
+        png=f"{RESULTS}/figures/fig5.png",
+    log:
+        f"{LOGS}/fig5.log",
+    script:
+        "../scripts/fig5.py"
+
+
+rule fig5:
+    """Fig. 5: convergence under attacks starting at different epochs."""
+    input:
+        rules.fig5_build.output,

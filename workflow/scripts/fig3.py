@@ -1,0 +1,13 @@
+"""Fig. 3: Spattack against every defense, final HR@10 and nDCG@10 over the ratio."""
+
+import sys
+
+from spattack.figures import fig3_data, plot_fig3, save_figure
+from spattack.runio import atomic_write_text
+
+sm = snakemake  # noqa: F821
+sys.stderr = open(sm.log[0], "w")
+df = fig3_data(sm.input.summaries)
+atomic_write_text(sm.output.csv, df.to_csv(index=False, float_format="%.6f"))
+save_figure(plot_fig3(df, "hr10", sm.params.n_negatives), sm.output.hr_pdf, sm.output.hr_png)
+save_figure(plot_fig3(df, "ndcg10", sm.params.n_negatives), sm.output.ndcg_pdf, sm.output.ndcg_png)
