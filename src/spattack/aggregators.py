@@ -24,7 +24,8 @@ Definitions (n_j = rows of item j after dropping non-finite rows):
   an empty set and get NaN): the item falls back to its coordinate-wise median.
 - `krum(f)`: each row is scored by the sum of squared L2 distances to its m nearest
   other rows, with m = n_j - f - 2 if n_j > f + 2, m = n_j - f if f < n_j <= f + 2 and
-  m = n_j - 1 if n_j <= f (PROTOCOL.md), clamped to [1, n_j - 1]. The row with the lowest
+  m = n_j - 1 if n_j <= f (PROTOCOL.md's rule, not monotone in n_j: with f = 2, four rows
+  score 2 neighbours, five rows 1), clamped to [1, n_j - 1]. The row with the lowest
   score is returned unchanged; ties go to the earliest uploaded row; a single row is
   returned as is. Distances come from the Gram matrix of the item's rows after centring
   on their mean and scaling by a power of two (which cannot overflow).
