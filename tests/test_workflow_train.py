@@ -65,3 +65,11 @@ def test_dry_run_of_the_whole_paper(repo_root, tmp_path):
         assert f"rule {rule}:" in out, rule
     assert "results/runs/ml-1m/fedmf/spattack-o-d/krum/rho5/start0/seed0/metrics.csv" in out
     assert "results/runs/steam/fedmf/spattack-l-s/krum" not in out  # TrimM/Krum only for -D
+
+
+def test_seeds_from_the_command_line(repo_root, tmp_path):
+    proc = snakemake(repo_root, tmp_path, "-n", "clean_runs", "--config", "mirror=/nonexistent",
+                     "datasets=[ml-100k]", "seeds=[0,1]")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "results/runs/ml-100k/fedmf/none/mean/rho0/start0/seed1/metrics.csv" in out

@@ -61,6 +61,7 @@ def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[s
     df["drop_pct"] = 100 * (df["ours"].to_numpy() - base) / base
     df["note"] = df["ours"].isna().map({True: missing_reason, False: ""})
     df.loc[df.status == "diverged", "note"] = "diverged"
+    df["seeds"] = df["seeds"].astype("Int64")
     cols = ["dataset", "attack", "metric", "ours", "paper", "diff", "drop_pct", "paper_drop_pct",
             "std", "seeds", "note"]
     return df[cols]
@@ -72,6 +73,9 @@ def table3_markdown(df: pd.DataFrame) -> str:
     for ds, part in df.groupby("dataset", sort=False):
         attacks = list(dict.fromkeys(part.attack))
         out.append(f"**{DATASET_LABELS.get(ds, ds)}**\n")
+        missing = part.ours.isna().all()
+        if missing:
+            out.append(f"{part.note.iloc[0]}; the paper's values:\n")
         out.append("| metric | " + " | ".join(ATTACK_LABELS.get(a, a) for a in attacks) + " |")
         out.append("|---" * (len(attacks) + 1) + "|")
         for m, rows in part.groupby("metric", sort=False):
@@ -79,7 +83,7 @@ def table3_markdown(df: pd.DataFrame) -> str:
             for a in attacks:
                 r = rows[rows.attack == a].iloc[0]
                 if pd.isna(r.ours):
-                    cells.append(f"{r.note} ({r.paper:.4f})")
+                    cells.append(f"({r.paper:.4f})" if missing else f"{r.note} ({r.paper:.4f})")
                 else:
                     drop = "" if a == "none" else f" {r.drop_pct:+.0f}%"
                     flag = " diverged" if r.note == "diverged" else ""

@@ -3,6 +3,28 @@ import os
 
 from snakemake.utils import validate
 
+
+
+def _numbers_in_lists(value):
+    """--config seeds=[0,1,2] arrives as strings; read list items that are numbers as numbers."""
+    if isinstance(value, dict):
+        return {k: _numbers_in_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_number(v) for v in value]
+    return value
+
+
+def _as_number(item):
+    if isinstance(item, str):
+        for kind in (int, float):
+            try:
+                return kind(item)
+            except ValueError:
+                pass
+    return _numbers_in_lists(item)
+
+
+config.update(_numbers_in_lists(dict(config)))
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import the library from this checkout even where it is not pip-installed
