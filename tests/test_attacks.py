@@ -102,7 +102,7 @@ def test_sparse_attacks_refuse_fixed_f_defenses(data, name, defense):
         setup(data, name, defense=defense)
 
 
-@pytest.mark.parametrize("name", ["labelflip", "fedattack", "gaussian", "lie", "cluster", "fang"])
+@pytest.mark.parametrize("name", ["labelflip", "fedattack", "gaussian", "lie", "cluster", "fang", "fang-full"])
 def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
     model, attack, ctx = setup(data, name)
     for epoch in (1, 2):
@@ -126,8 +126,20 @@ def test_dense_statistics_count_non_uploads_as_zeros():
     torch.testing.assert_close(s.std[0, 0], torch.tensor(np.std([2.0, 4.0, 0, 0]), dtype=torch.float32))
 
 
-def test_fang_pushes_against_the_mean_beyond_the_extremes(data):
+def test_fang_pushes_against_the_mean_by_3_to_4_std(data):
     model, attack, ctx = setup(data, "fang")
+    benign = model.client_step()
+    from spattack.attacks.model_poisoning import dense_stats
+    s = dense_stats(benign, ctx.n_benign, ctx.n_items)
+    rows = attack.uploads(1, benign, model).grads.view(ctx.n_malicious, ctx.n_items, DIM)
+    shift = (rows - s.mean) * -torch.sign(s.mean)
+    nonzero = s.std > 0
+    assert torch.all(shift[:, nonzero] >= 3 * s.std[nonzero] - 1e-6)
+    assert torch.all(shift[:, nonzero] <= 4 * s.std[nonzero] + 1e-6)
+
+
+def test_fang_full_pushes_against_the_mean_beyond_the_extremes(data):
+    model, attack, ctx = setup(data, "fang-full")
     benign = model.client_step()
     from spattack.attacks.model_poisoning import dense_stats
     s = dense_stats(benign, ctx.n_benign, ctx.n_items)

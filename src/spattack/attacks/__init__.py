@@ -4,6 +4,11 @@ An attack is an object with `uploads(epoch, benign, model) -> SparseUpdates`: th
 its malicious clients upload this round, appended to the benign batch before
 aggregation. Malicious client ids are n_benign .. n_benign + n_malicious - 1.
 A new attack is one class plus one registry line.
+
+Models with dense weights (FedGNN) make every client upload one dense row as well (a
+SparseUpdates whose rows all belong to item 0, width `ctx.dense_dim`); for those the
+loop also calls `dense_uploads(epoch, benign_dense, model) -> SparseUpdates`, after
+`uploads` of the same epoch. Each attack module documents its dense rule.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class AttackContext:
     init_std: float
     seed: int
     device: torch.device
+    dense_dim: int = 0  # width of the model's dense row (FedGNN's GNN weights); 0 = none
 
     @property
     def malicious_ids(self) -> torch.Tensor:
@@ -53,6 +59,12 @@ class AttackContext:
         items = torch.arange(n_items, device=self.device).repeat(n_mal)
         return SparseUpdates(clients, items, values.reshape(n_mal * n_items, self.dim))
 
+    def dense_param_rows(self, values: torch.Tensor) -> SparseUpdates:
+        """Every malicious client uploads `values[c]` (or `values`) as its dense row (item 0)."""
+        values = values.reshape(-1, self.dense_dim).expand(self.n_malicious, -1)
+        clients = self.malicious_ids
+        return SparseUpdates(clients, torch.zeros_like(clients), values)
+
 
 class NoAttack:
     """Clean training: no malicious client uploads anything."""
@@ -63,9 +75,12 @@ class NoAttack:
     def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
         return SparseUpdates.empty(self.ctx.dim, self.ctx.device, benign.grads.dtype)
 
+    def dense_uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        return SparseUpdates.empty(self.ctx.dense_dim, self.ctx.device, benign.grads.dtype)
+
 
 from .data_poisoning import FedAttack, LabelFlip  # noqa: E402
-from .model_poisoning import LIE, Cluster, Fang, Gaussian  # noqa: E402
+from .model_poisoning import LIE, Cluster, Fang, FangFull, Gaussian  # noqa: E402
 from .spattack import InfAttack, NonFinite, SpattackLD, SpattackLS, SpattackOD, SpattackOS  # noqa: E402
 
 ATTACKS: dict[str, type] = {
@@ -76,6 +91,7 @@ ATTACKS: dict[str, type] = {
     "lie": LIE,
     "cluster": Cluster,
     "fang": Fang,
+    "fang-full": FangFull,
     "spattack-o-d": SpattackOD,
     "spattack-o-s": SpattackOS,
     "spattack-l-d": SpattackLD,

@@ -5,6 +5,13 @@ updates every parameter: a client that did not upload a row for item j counts as
 row of j. In federated recommendation most clients touch few items, so these estimates
 shrink toward zero (the paper's explanation of their weakness). Every attacker uploads a
 row for every item.
+
+Dense weights (FedGNN's GNN weights): every benign client uploads a dense row, so the
+same rule applied to the dense rows' statistics needs no zero padding: Gaussian, LIE and
+Fang upload what their rule gives with the mean/std/extremes of the benign dense rows
+(Gaussian's and Fang's dense draws come from a generator of their own, so the sparse
+draws are unchanged). Cluster's rule is about item embeddings only; its attackers upload
+the benign dense mean, which leaves Mean's dense aggregate unchanged.
 """
 
 from __future__ import annotations
@@ -50,13 +57,22 @@ class _DenseBaseline:
     def __init__(self, ctx):
         self.ctx = ctx
         self.gen = ctx.generator()
+        self.dense_gen = ctx.generator(salt=3)
 
     def stats(self, benign: SparseUpdates) -> DenseStats:
         return dense_stats(benign, self.ctx.n_benign, self.ctx.n_items)
 
-    def _rand(self, like: torch.Tensor, shape, normal: bool) -> torch.Tensor:
+    def _rand(self, like: torch.Tensor, shape, normal: bool, gen: torch.Generator | None = None) -> torch.Tensor:
         draw = torch.randn if normal else torch.rand
-        return draw(shape, generator=self.gen, dtype=like.dtype).to(like.device)
+        return draw(shape, generator=self.gen if gen is None else gen, dtype=like.dtype).to(like.device)
+
+    def uploads(self, epoch, benign, model):
+        return self.ctx.dense_rows(self.rule(self.stats(benign), self.gen))
+
+    def dense_uploads(self, epoch, benign, model):
+        """The same rule on the statistics of the benign dense rows (one per benign client)."""
+        values = self.rule(dense_stats(benign, self.ctx.n_benign, 1), self.dense_gen)
+        return self.ctx.dense_param_rows(values.reshape(-1, self.ctx.dense_dim))
 
 
 class Gaussian(_DenseBaseline):
@@ -64,10 +80,9 @@ class Gaussian(_DenseBaseline):
     to Byzantine-robust federated learning"): every attacker uploads an independent
     sample of N(mean, std^2) of the (dense) benign rows, fresh every epoch."""
 
-    def uploads(self, epoch, benign, model):
-        s = self.stats(benign)
-        noise = self._rand(s.mean, (self.ctx.n_malicious, *s.mean.shape), normal=True)
-        return self.ctx.dense_rows(s.mean + s.std * noise)
+    def rule(self, s: DenseStats, gen: torch.Generator) -> torch.Tensor:
+        noise = self._rand(s.mean, (self.ctx.n_malicious, *s.mean.shape), normal=True, gen=gen)
+        return s.mean + s.std * noise
 
 
 class LIE(_DenseBaseline):
@@ -81,29 +96,44 @@ class LIE(_DenseBaseline):
         s = n // 2 + 1 - m
         self.z = NormalDist().inv_cdf((n - s) / n)
 
-    def uploads(self, epoch, benign, model):
-        s = self.stats(benign)
-        return self.ctx.dense_rows(s.mean - self.z * s.std)
+    def rule(self, s: DenseStats, gen: torch.Generator) -> torch.Tensor:
+        return s.mean - self.z * s.std
 
 
 class Fang(_DenseBaseline):
-    """Full-knowledge attack of Fang et al. (USENIX Security 2020) against coordinate-wise
-    aggregators: per coordinate, push against the sign of the mean benign row with values
-    drawn uniformly beyond the benign extreme on that side: below the minimum when the
-    mean is positive ([min / b, min] if min > 0, else [b * min, min]) and above the
-    maximum otherwise ([max, b * max] if max > 0, else [max, max / b]); b = 2."""
+    """Fang et al. (USENIX Security 2020, "Local model poisoning attacks to
+    Byzantine-robust federated learning"), partial knowledge: per coordinate, push against
+    the sign of the mean benign row with values beyond the benign extreme on that side,
+    the extremes estimated from the mean and std of the benign rows: uniform in
+    [mean + 3 std, mean + 4 std] when the mean is negative, [mean - 4 std, mean - 3 std]
+    when it is positive. With dense statistics the std of a tail item is small, so the
+    push is weak there. This reading reproduces the paper's Fang column (see
+    docs/reproduction); `fang-full` takes the exact extremes instead."""
+
+    low, high = 3.0, 4.0
+
+    def rule(self, s: DenseStats, gen: torch.Generator) -> torch.Tensor:
+        u = self.low + (self.high - self.low) * self._rand(
+            s.mean, (self.ctx.n_malicious, *s.mean.shape), normal=False, gen=gen)
+        return s.mean - torch.sign(s.mean) * u * s.std
+
+
+class FangFull(_DenseBaseline):
+    """Fang et al. (2020), full knowledge: like `Fang` but beyond the exact benign
+    extremes of each coordinate (dense: non-uploads count as zeros): below the minimum
+    when the mean is positive ([min / b, min] if min > 0, else [b * min, min]) and above
+    the maximum otherwise ([max, b * max] if max > 0, else [max, max / b]); b = 2."""
 
     b = 2.0
 
-    def uploads(self, epoch, benign, model):
-        s = self.stats(benign)
+    def rule(self, s: DenseStats, gen: torch.Generator) -> torch.Tensor:
         b = self.b
         down_lo = torch.where(s.min > 0, s.min / b, s.min * b)  # below the minimum
         up_hi = torch.where(s.max > 0, s.max * b, s.max / b)  # above the maximum
         lo = torch.where(s.mean > 0, down_lo, s.max)
         hi = torch.where(s.mean > 0, s.min, up_hi)
-        u = self._rand(s.mean, (self.ctx.n_malicious, *s.mean.shape), normal=False)
-        return self.ctx.dense_rows(lo + (hi - lo) * u)
+        u = self._rand(s.mean, (self.ctx.n_malicious, *s.mean.shape), normal=False, gen=gen)
+        return lo + (hi - lo) * u
 
 
 class Cluster(_DenseBaseline):
@@ -131,3 +161,7 @@ class Cluster(_DenseBaseline):
         direction = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-12)
         scale = self.stats(benign).mean.norm(dim=1, keepdim=True)
         return self.ctx.dense_rows(direction * scale)
+
+    def dense_uploads(self, epoch, benign, model):
+        """No cluster rule for GNN weights: the benign dense mean (neutral under Mean)."""
+        return self.ctx.dense_param_rows(benign.grads.mean(0))
