@@ -1,4 +1,4 @@
-"""Figures 3 and 5 of the paper from the cells' outputs (tidy data first, then plots)."""
+"""Figures 3, 4 and 5 of the paper from the cells' outputs (tidy data first, then plots)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from .analysis.plots import NAMES, save_figure  # noqa: E402
 from .evaluation import random_ranking_metrics  # noqa: E402
@@ -105,4 +106,74 @@ def plot_fig5(df: pd.DataFrame, metric: str = "hr10") -> plt.Figure:
     return fig
 
 
-__all__ = ["fig3_data", "plot_fig3", "fig5_data", "plot_fig5", "save_figure"]
+FIG4_SETTINGS = {"mean": "No Defense (Mean)", "median": "Defense (Median)"}
+FIG4_ATTACKS = ["none", "spattack-l-s", "spattack-l-d", "spattack-o-s", "spattack-o-d"]
+FIG4_METRICS = ["hr10", "ndcg10"]
+FIG4_COLORS = {"none": "#4d4d4d", "spattack-l-s": "#9ecae1", "spattack-l-d": "#3182bd",
+               "spattack-o-s": "#fdae6b", "spattack-o-d": "#e6550d"}
+
+
+def fig4_data(summary_paths: list[str | Path], metrics: list[str] = FIG4_METRICS) -> pd.DataFrame:
+    """Tidy Fig. 4: one row per (dataset, defense, attack, metric), final epoch, mean over
+    seeds, with `setting` (No Defense (Mean) / Defense (Median)) and `drop_pct`, the
+    change against the clean run under the same defense in percent (negative = worse)."""
+    df = collect_final_metrics(summary_paths)
+    df = df[df.metric.isin(metrics)].copy()
+    clean = df[df.attack == "none"].set_index(["dataset", "defense", "metric"]).ours
+    base = clean.reindex(list(zip(df.dataset, df.defense, df.metric))).to_numpy()
+    df["drop_pct"] = 100 * (df.ours.to_numpy() - base) / base
+    df["setting"] = df.defense.map(lambda d: FIG4_SETTINGS.get(d, DEFENSE_LABELS.get(d, d)))
+    rank = {a: i for i, a in enumerate(FIG4_ATTACKS)}
+    df = df.assign(_d=df.defense.map(lambda d: list(FIG4_SETTINGS).index(d) if d in FIG4_SETTINGS else 9),
+                   _a=df.attack.map(lambda a: rank.get(a, 99)), _m=df.metric.map(metrics.index))
+    df = df.sort_values(["dataset", "_m", "_d", "_a"], kind="stable")
+    cols = ["dataset", "model", "defense", "setting", "attack", "ratio", "metric", "ours", "std", "seeds",
+            "status", "drop_pct"]
+    return df[cols].reset_index(drop=True)
+
+
+def plot_fig4(df: pd.DataFrame) -> plt.Figure:
+    """One panel per dataset: groups of bars = (metric, setting), one bar per attack
+    (Clean and the Spattack variants). Bars of diverged runs are hatched."""
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    datasets = [d for d in NAMES if d in set(df.dataset)] + sorted(set(df.dataset) - set(NAMES))
+    attacks = [a for a in FIG4_ATTACKS if a in set(df.attack)] + sorted(set(df.attack) - set(FIG4_ATTACKS))
+    settings = [d for d in FIG4_SETTINGS if d in set(df.defense)] + sorted(set(df.defense) - set(FIG4_SETTINGS))
+    groups = [(m, d) for m in FIG4_METRICS if m in set(df.metric) for d in settings]
+    width = 0.8 / max(len(attacks), 1)
+    fig, axes = plt.subplots(1, len(datasets), figsize=((1.3 * len(groups) + 1.2) * len(datasets), 3.8), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        part = df[df.dataset == ds]
+        for a_i, attack in enumerate(attacks):
+            xs, ys, hatch = [], [], []
+            for g_i, (metric, defense) in enumerate(groups):
+                row = part[(part.attack == attack) & (part.metric == metric) & (part.defense == defense)]
+                if len(row):
+                    xs.append(g_i - 0.4 + width * (a_i + 0.5))
+                    ys.append(float(row.ours.iloc[0]))
+                    hatch.append("//" if (row.status == "diverged").any() else "")
+            bars = ax.bar(xs, ys, width=0.95 * width, color=FIG4_COLORS.get(attack, f"C{a_i}"),
+                          label=ATTACK_LABELS.get(attack, attack), edgecolor="white", linewidth=0.4)
+            for bar, h in zip(bars, hatch):
+                bar.set_hatch(h)
+        for boundary in range(len(settings), len(groups), len(settings)):
+            ax.axvline(boundary - 0.5, color="0.6", lw=0.8)
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([f"{METRIC_LABELS[m]}\n{FIG4_SETTINGS.get(d, d)}" for m, d in groups], fontsize=8)
+        ax.set_xlim(-0.5, len(groups) - 0.5)
+        attacked = part[part.attack != "none"]
+        rho = f", ρ = {attacked.ratio.iloc[0]:g}%" if len(attacked) else ""
+        model = {"fedgnn": "FedGNN", "fedmf": "FedMF"}.get(part.model.iloc[0], part.model.iloc[0]) if len(part) else ""
+        ax.set_title(f"{NAMES.get(ds, ds)} · {model}{rho}")
+        ax.set_ylabel("final-epoch metric")
+    handles = [Patch(color=FIG4_COLORS.get(a, f"C{i}"), label=ATTACK_LABELS.get(a, a)) for i, a in enumerate(attacks)]
+    if (df.status == "diverged").any():
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="//",
+                             label="diverged (last finite epoch)"))
+    ncol = len(handles) if len(datasets) > 1 else 3
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.08 if ncol == len(handles) else 0.14, 1, 1))
+    return fig
+
+
+__all__ = ["fig3_data", "plot_fig3", "fig4_data", "plot_fig4", "fig5_data", "plot_fig5", "save_figure"]

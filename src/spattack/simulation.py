@@ -17,11 +17,12 @@ from .attacks import AttackContext, make_attack
 from .malicious import n_malicious
 from .device import make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
+from .fedgnn import FedGNN
 from .fedmf import FedMF
 from .interactions import Interactions
 from .updates import SparseUpdates
 
-MODELS = {"fedmf": FedMF}
+MODELS = {"fedmf": FedMF, "fedgnn": FedGNN}
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
         n_benign=data.n_users, n_malicious=n_mal, n_items=data.n_items, dim=cfg.dim,
         popularity=data.popularity, max_items_per_client=model.pairs.max_items_per_client,
         profile_size=int(np.median(data.train_counts)), defense=cfg.defense, grad_limit=cfg.grad_limit,
-        lr=cfg.lr, l2=cfg.l2, init_std=cfg.init_std, seed=cfg.seed + 1000, device=device)
+        lr=cfg.lr, l2=cfg.l2, init_std=cfg.init_std, seed=cfg.seed + 1000, device=device,
+        dense_dim=getattr(model, "dense_dim", 0))
     attack = make_attack(cfg.attack, ctx)
     agg_params = cfg.aggregator_params(n_mal)
     evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed + 2000, device)
@@ -134,14 +136,22 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
         with torch.no_grad():
             with clock("client"):
                 uploads = model.client_step()
+            # models with dense weights (FedGNN) also return one dense row per client, all
+            # of "item" 0; attacked and aggregated with the same attack and defense
+            uploads, dense = uploads if isinstance(uploads, tuple) else (uploads, None)
             if n_mal and epoch > cfg.start:
                 with clock("attack"):
                     uploads = SparseUpdates.concat(uploads, attack.uploads(epoch, uploads, model))
+                    if dense is not None:
+                        dense = SparseUpdates.concat(dense, attack.dense_uploads(epoch, dense, model))
             with clock("aggregate"):
                 aggregated = aggregate(cfg.defense, uploads.items, uploads.grads, data.n_items, **agg_params)
                 model.server_step(aggregated)
+                if dense is not None:
+                    model.dense_step(aggregate(cfg.defense, dense.items, dense.grads, 1, **agg_params)[0])
             times.epochs += 1
-            if not (torch.isfinite(model.item_emb).all() and torch.isfinite(model.user_emb).all()):
+            if not (torch.isfinite(model.item_emb).all() and torch.isfinite(model.user_emb).all()
+                    and (dense is None or torch.isfinite(model.dense).all())):
                 status, diverged_epoch = "diverged", epoch
                 bar.write(f"epoch {epoch}: the model became non-finite (NaN/inf); stopping this run as diverged",
                           file=sys.stderr)

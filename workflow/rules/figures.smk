@@ -67,6 +67,30 @@ rule fig3:
         rules.fig3_build.output,
 
 
+F4 = config["experiments"]["fig4"]
+FIG4_CELLS = cells(DATASETS, [F4["model"]], F4["attacks"], F4["defenses"], [F4["ratio"]])
+
+
+rule fig4_build:
+    input:
+        metrics=FIG4_CELLS,
+        summaries=summaries(FIG4_CELLS),
+    output:
+        csv=f"{RESULTS}/tables/fig4.csv",
+        pdf=f"{RESULTS}/figures/fig4.pdf",
+        png=f"{RESULTS}/figures/fig4.png",
+    log:
+        f"{LOGS}/fig4.log",
+    script:
+        "../scripts/fig4.py"
+
+
+rule fig4:
+    """Fig. 4: FedGNN under Spattack, No Defense (Mean) vs Defense (Median)."""
+    input:
+        rules.fig4_build.output,
+
+
 F5 = config["experiments"]["fig5"]
 FIG5_CELLS = (
     cells([F5["dataset"]], [F5["model"]], ["none"], [F5["defense"]], [0])

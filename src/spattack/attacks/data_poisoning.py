@@ -6,6 +6,11 @@ has training positives, drawn once without replacement with probability proporti
 item popularity; one uniformly sampled non-profile item per profile item serves as its
 negative (drawn once, like benign negatives). Attackers keep private user embeddings,
 initialised and updated like benign ones.
+
+On a model with dense weights (FedGNN) attackers run the model's own local step
+(`model.local_step`) on their profiles, with neighbour users as benign clients get, and
+upload the dense row it gives like any client (clipped as benign ones are); FedAttack
+still ranks its candidates by the dot product of its user and item embeddings.
 """
 
 from __future__ import annotations
@@ -38,10 +43,19 @@ class _FakeClients:
         gen = ctx.generator(salt=1)
         self.user_emb = (torch.randn(ctx.n_malicious, ctx.dim, generator=gen) * ctx.init_std).to(ctx.device)
 
-    def _train(self, pairs: PairBatch, item_emb: torch.Tensor) -> SparseUpdates:
-        grad_user, grad_rows = bpr_step(self.user_emb, item_emb, pairs, self.ctx.l2)
+    def _train(self, pairs: PairBatch, model) -> SparseUpdates:
+        local_step = getattr(model, "local_step", None)
+        if local_step is None:  # FedMF
+            grad_user, grad_rows = bpr_step(self.user_emb, model.item_emb, pairs, self.ctx.l2)
+        else:  # a model with dense weights: its own client step; keep the dense row
+            grad_user, grad_rows, grad_dense = local_step(self.user_emb, pairs)
+            self.dense = self.ctx.dense_param_rows(grad_dense)
         self.user_emb.sub_(grad_user, alpha=self.ctx.lr)
         return SparseUpdates(pairs.row_client, pairs.row_item, grad_rows)
+
+    def dense_uploads(self, epoch, benign, model) -> SparseUpdates:
+        """The dense rows of this epoch's training (`uploads` runs first)."""
+        return self.dense
 
 
 class LabelFlip(_FakeClients):
@@ -56,7 +70,7 @@ class LabelFlip(_FakeClients):
                                           ctx.n_malicious, ctx.device, client_offset=ctx.n_benign)
 
     def uploads(self, epoch, benign, model):
-        return self._train(self.pairs, model.item_emb)
+        return self._train(self.pairs, model)
 
 
 class FedAttack(_FakeClients):
@@ -84,4 +98,4 @@ class FedAttack(_FakeClients):
         pos_row = (order[:, width - half:].flip(1) + self.base).reshape(-1)
         users = torch.arange(n_mal, device=self.cand.device).repeat_interleave(half)
         pairs = PairBatch(users, pos_row, neg_row, self.row_client, self.row_item)
-        return self._train(pairs, model.item_emb)
+        return self._train(pairs, model)

@@ -10,6 +10,11 @@ capability.
 - S: every attacker attacks m_max distinct items, m_max = the most items one benign
   client uploads, drawn once without replacement with probability proportional to item
   popularity (capped at the number of items with non-zero popularity).
+- Dense weights (FedGNN's GNN weights, which every client uploads): every attacker,
+  -D or -S alike, uploads a dense row too. O: -B / n_mal, B the sum of the benign dense
+  rows (clipped first under Norm), so Mean's dense aggregate is exactly zero. L: one
+  N(0, 1) vector of the dense width, drawn once from a generator of its own (the sparse
+  draws are unchanged) and shared by every attacker and epoch.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ class Spattack:
         self.attackers_per_item = torch.bincount(items, minlength=ctx.n_items).clamp(min=1).unsqueeze(1)
         if not self.omniscient:
             self.noise = torch.randn(ctx.n_items, ctx.dim, generator=gen).to(ctx.device)
+            if ctx.dense_dim:
+                self.dense_noise = torch.randn(ctx.dense_dim, generator=ctx.generator(salt=2)).to(ctx.device)
 
     def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
         if self.omniscient:
@@ -70,6 +77,14 @@ class Spattack:
         else:
             per_item = self.noise
         return SparseUpdates(self.clients, self.items, per_item[self.items].to(benign.grads.dtype))
+
+    def dense_uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        if self.omniscient:
+            grads = clip_rows(benign.grads, self.ctx.grad_limit) if self.ctx.defense == "norm" else benign.grads
+            row = -grads.sum(0) / self.ctx.n_malicious
+        else:
+            row = self.dense_noise
+        return self.ctx.dense_param_rows(row.to(benign.grads.dtype))
 
 
 class SpattackOD(Spattack):
@@ -101,6 +116,10 @@ class NonFinite:
         values = torch.full((self.ctx.n_items, self.ctx.dim), self.value, dtype=benign.grads.dtype,
                             device=self.ctx.device)
         return self.ctx.dense_rows(values)
+
+    def dense_uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        return self.ctx.dense_param_rows(torch.full((self.ctx.dense_dim,), self.value, dtype=benign.grads.dtype,
+                                                    device=self.ctx.device))
 
 
 class InfAttack(NonFinite):
