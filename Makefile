@@ -2,6 +2,7 @@
 #   make paper   # venv + install + the whole paper (config.yaml)
 #   make quick   # venv + install + the reduced grid (config/quick.yaml)
 #   make test    # venv + install + the test suite
+#   make test-slurm  # as root: a real local SLURM (apt) and the workflow on it (docs/cluster.md)
 # MIRROR=DIR copies raw data from DIR (laid out like <dataset>/<file>) instead of
 # downloading; it defaults to ../shared/data/raw when that folder exists.
 
@@ -12,7 +13,7 @@ CORES ?= all
 MIRROR ?= $(wildcard $(abspath ../shared/data/raw))
 SNAKEMAKE = $(VENV)/bin/snakemake --cores $(CORES) --keep-going $(if $(MIRROR),--config mirror=$(MIRROR))
 
-.PHONY: setup paper quick test bench
+.PHONY: setup paper quick test test-slurm bench
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +31,13 @@ quick: setup
 
 test: setup
 	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q
+
+test-slurm: $(VENV)/.installed-slurm
+	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q -m slurm --durations=0 tests/test_slurm.py
+
+$(VENV)/.installed-slurm: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -e '.[test,slurm]'
+	touch $@
 
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_epoch.py --dataset ml-100k --split results/data/ml-100k
