@@ -7,6 +7,7 @@ of every client form one flat batch, and per-client sums are index_add reduction
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -72,6 +73,16 @@ class PairBatch:
             row_item=as_long(keys // n_clients),
         )
 
+    @cached_property
+    def pos_item(self) -> torch.Tensor:
+        """Item of each pair's positive."""
+        return self.row_item[self.pos_row]
+
+    @cached_property
+    def neg_item(self) -> torch.Tensor:
+        """Item of each pair's negative."""
+        return self.row_item[self.neg_row]
+
     @property
     def max_items_per_client(self) -> int:
         """The largest number of distinct items one client uploads (the paper's m_max)."""
@@ -85,15 +96,17 @@ def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l
     + l2 * 1/2 (|u|^2 + sum over its distinct items of |v_j|^2).
     Returns (grad of every user embedding, grad of every upload row).
     """
-    u = user_emb[pairs.pair_user]
-    diff = item_emb[pairs.row_item[pairs.pos_row]] - item_emb[pairs.row_item[pairs.neg_row]]
+    # index_select and in-place ops: the step is memory-bound on large catalogues
+    u = user_emb.index_select(0, pairs.pair_user)
+    diff = item_emb.index_select(0, pairs.pos_item).sub_(item_emb.index_select(0, pairs.neg_item))
     # d/dx of -log sigmoid(x) is -sigmoid(-x)
-    coef = -torch.sigmoid(-(u * diff).sum(-1, keepdim=True))
-    grad_user = torch.zeros_like(user_emb).index_add_(0, pairs.pair_user, coef * diff)
+    coef = torch.sigmoid(-(u * diff).sum(-1, keepdim=True)).neg_()
+    grad_user = torch.zeros_like(user_emb).index_add_(0, pairs.pair_user, diff.mul_(coef))
     grad_user.add_(user_emb, alpha=l2)
-    grad_rows = item_emb[pairs.row_item] * l2
-    grad_rows.index_add_(0, pairs.pos_row, coef * u)
-    grad_rows.index_add_(0, pairs.neg_row, -coef * u)
+    grad_rows = item_emb.index_select(0, pairs.row_item).mul_(l2)
+    u.mul_(coef)
+    grad_rows.index_add_(0, pairs.pos_row, u)
+    grad_rows.index_add_(0, pairs.neg_row, u, alpha=-1)
     return grad_user, grad_rows
 
 
