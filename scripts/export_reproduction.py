@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("targets", nargs="+", choices=sorted(OUTPUTS))
     p.add_argument("--command", required=True, help="the snakemake command line that produced the outputs")
     p.add_argument("--commit", help="commit the run came from (default: HEAD)")
+    p.add_argument("--note", default="", help="anything else a reader must know about the run")
     p.add_argument("--results", default="results")
     p.add_argument("--dest", default="docs/reproduction")
     args = p.parse_args()
@@ -50,7 +51,8 @@ def main() -> None:
             f"# Provenance of `{target}`\n\n"
             f"- commit: `{commit}`\n"
             f"- exported: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n"
-            f"- command: `{args.command}`\n\n"
+            f"- command: `{args.command}`\n"
+            + (f"- note: {args.note}\n" if args.note else "") + "\n"
             "The files beside this one are the workflow's outputs, copied unchanged.\n"
             "`config.yaml` at that commit, with the command's `--config` overrides on top:\n\n"
             f"```yaml\n{config}```\n")
