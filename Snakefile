@@ -18,3 +18,6 @@ rule all:
         rules.fig2c.input,
         rules.prop2.input,
         rules.table3.input,
+        rules.fig3.input,
+        rules.fig4.input,
+        rules.fig5.input,
