@@ -5,6 +5,8 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from contextlib import contextmanager
+from functools import partial
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -14,12 +16,12 @@ from tqdm import tqdm
 
 from .aggregators import aggregate
 from .attacks import AttackContext, make_attack
-from .malicious import n_malicious
 from .device import make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
 from .fedgnn import FedGNN
 from .fedmf import FedMF
 from .interactions import Interactions
+from .malicious import n_malicious
 from .updates import SparseUpdates
 
 MODELS = {"fedmf": FedMF, "fedgnn": FedGNN}
@@ -79,25 +81,14 @@ class RunResult:
     summary: dict = field(default_factory=dict)
 
 
-class _Clock:
-    """Adds the wall time of a block to a field of EpochTimes (syncing CUDA first)."""
-
-    def __init__(self, times: EpochTimes, device: torch.device):
-        self.times, self.device = times, device
-
-    def __call__(self, name: str):
-        clock = self
-
-        class _Block:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                if clock.device.type == "cuda":
-                    torch.cuda.synchronize(clock.device)
-                setattr(clock.times, name, getattr(clock.times, name) + time.perf_counter() - self.t0)
-
-        return _Block()
+@contextmanager
+def _timed(times: EpochTimes, name: str, device: torch.device):
+    """Add the wall time of the block to `times.<name>` (waiting for CUDA first)."""
+    t0 = time.perf_counter()
+    yield
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    setattr(times, name, getattr(times, name) + time.perf_counter() - t0)
 
 
 def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunResult:
@@ -126,7 +117,7 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
     agg_params = cfg.aggregator_params(n_mal)
     evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed + 2000, device)
     times = EpochTimes()
-    clock = _Clock(times, device)
+    clock = partial(_timed, times, device=device)
 
     rows = [{"epoch": 0, **evaluator(model.scores)}]
     status, diverged_epoch = "ok", None
