@@ -6,8 +6,8 @@ import resource
 import sys
 import time
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
