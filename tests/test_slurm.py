@@ -223,21 +223,28 @@ def _processes_in(work: Path, wait_s=20):
         time.sleep(1)
 
 
+def _run_and_cancel(repo_root, work, slurm, targets, cfg, cell, log_path, extra=()):
+    """Run the workflow in the background, scancel `cell`'s job mid-training, wait for the
+    run to end; returns (exit code, cancelled job id, run log)."""
+    with open(log_path, "w") as log:
+        proc = snakemake(repo_root, work, slurm.env, targets, cfg, extra=list(extra), background=True, log=log)
+        try:
+            jobid = _cancel_mid_training(slurm.env, work, cell, proc)
+            rc = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return rc, jobid, log_path.read_text()
+
+
 def test_cancelled_cell_is_redone_alone(mirror, slurm, work, repo_root, tmp_path):
     cfg = config(mirror, LONG_EPOCHS)
     targets = [f"{KEEP}/metrics.csv", f"{CANCEL}/metrics.csv"]
     before = sacct(slurm.env)
 
     # run 1, no retries: scancel one training job while it trains
-    with open(tmp_path / "run1.log", "w") as log:
-        proc = snakemake(repo_root, work, slurm.env, targets, cfg, extra=["--retries", "0"], background=True, log=log)
-        try:
-            jobid = _cancel_mid_training(slurm.env, work, CANCEL, proc)
-            rc = proc.wait(timeout=300)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    out1 = (tmp_path / "run1.log").read_text()
+    rc, jobid, out1 = _run_and_cancel(repo_root, work, slurm, targets, cfg, CANCEL, tmp_path / "run1.log",
+                                      extra=["--retries", "0"])
     assert rc != 0, out1[-3000:]
     assert _processes_in(work) == [], "the cancelled job left processes behind"
     assert re.search(rf"SLURM-job '{jobid}' failed, SLURM status is: 'CANCELLED'", out1), out1[-3000:]
@@ -276,15 +283,8 @@ def test_cancelled_job_is_retried_within_the_run(mirror, slurm, work, repo_root,
     """The profile's retries: a job killed under a running workflow is submitted again."""
     cfg = config(mirror, LONG_EPOCHS)
     before = sacct(slurm.env)
-    with open(tmp_path / "run.log", "w") as log:
-        proc = snakemake(repo_root, work, slurm.env, [f"{RETRY}/metrics.csv"], cfg, background=True, log=log)
-        try:
-            jobid = _cancel_mid_training(slurm.env, work, RETRY, proc)
-            rc = proc.wait(timeout=300)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    out = (tmp_path / "run.log").read_text()
+    rc, _, out = _run_and_cancel(repo_root, work, slurm, [f"{RETRY}/metrics.csv"], cfg, RETRY,
+                                 tmp_path / "run.log")
     assert rc == 0, out[-3000:]
     assert _processes_in(work) == [], "the cancelled job left processes behind"
     assert "Trying to restart job" in out
