@@ -2,6 +2,7 @@
 #   make paper   # venv + install + the whole paper (config.yaml)
 #   make quick   # venv + install + the reduced grid (config/quick.yaml)
 #   make test    # venv + install + the test suite
+#   make report  # Snakemake's HTML report of TARGETS (default: all) -> results/report.html
 #   make test-slurm  # as root: a real local SLURM (apt) and the workflow on it (docs/cluster.md)
 # MIRROR=DIR copies raw data from DIR (laid out like <dataset>/<file>) instead of
 # downloading; it defaults to ../shared/data/raw when that folder exists.
@@ -13,7 +14,9 @@ CORES ?= all
 MIRROR ?= $(wildcard $(abspath ../shared/data/raw))
 SNAKEMAKE = $(VENV)/bin/snakemake --cores $(CORES) --keep-going $(if $(MIRROR),--config mirror=$(MIRROR))
 
-.PHONY: setup paper quick test test-slurm bench
+TARGETS ?= all
+
+.PHONY: setup paper quick report test test-slurm bench
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -28,6 +31,9 @@ paper: setup
 
 quick: setup
 	$(SNAKEMAKE) --configfile config/quick.yaml
+
+report: setup
+	$(SNAKEMAKE) $(TARGETS) --report results/report.html
 
 test: setup
 	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q

@@ -39,6 +39,13 @@ def test_one_cell_and_table3(repo_root, mirror, tmp_path):
     assert run.ours.notna().all() and len(run) == 8
     assert (t3[t3.dataset == "steam"].note.str.startswith("not run here")).all()
 
+    # Snakemake's HTML report of the target, with the table captioned
+    report = tmp_path / "report.html"
+    proc = snakemake(repo_root, tmp_path, "table3", "--report", str(report), *cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = report.read_text()
+    assert "FedMF under every attack" in html and "table3.csv" in html
+
     # a second run has nothing to do
     again = snakemake(repo_root, tmp_path, f"{cell}/metrics.csv", "table3", "-n", *cfg)
     assert "Nothing to be done" in again.stdout + again.stderr

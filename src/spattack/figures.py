@@ -59,10 +59,12 @@ def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99) -> 
             ax.set_xticks(sorted(cells.ratio.unique()))
             if c == 0:
                 ax.set_ylabel(METRIC_LABELS[metric])
-    handles, labels = {}, {}
+    handles = {}
     for ax in fig.axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
+    order = [DEFENSE_LABELS[d] for d in DEFENSE_ORDER] + ["Clean (Mean)", "untrained"]
+    handles = dict(sorted(handles.items(), key=lambda kv: order.index(kv[0])))
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))

@@ -32,7 +32,7 @@ rule table2_build:
     input:
         stats=_summaries("stats.json"),
     output:
-        csv=f"{RESULTS}/tables/table2.csv",
+        csv=report(f"{RESULTS}/tables/table2.csv", caption="../report/table2.rst", category="Table 2"),
         md=f"{RESULTS}/tables/table2.md",
     log:
         f"{LOGS}/table2.log",
@@ -52,8 +52,8 @@ rule fig2c_build:
         degrees=_summaries("degrees.tsv"),
     output:
         pdf=f"{RESULTS}/figures/fig2c.pdf",
-        png=f"{RESULTS}/figures/fig2c.png",
-        csv=f"{RESULTS}/tables/powerlaw.csv",
+        png=report(f"{RESULTS}/figures/fig2c.png", caption="../report/fig2c.rst", category="Fig. 2(c)"),
+        csv=report(f"{RESULTS}/tables/powerlaw.csv", caption="../report/fig2c.rst", category="Fig. 2(c)"),
         md=f"{RESULTS}/tables/powerlaw.md",
     params:
         head_degree=ANALYSIS["head_degree"],
@@ -74,10 +74,10 @@ rule prop2_build:
         stats=_summaries("stats.json"),
         degrees=_summaries("degrees.tsv"),
     output:
-        csv=f"{RESULTS}/tables/prop2.csv",
+        csv=report(f"{RESULTS}/tables/prop2.csv", caption="../report/prop2.rst", category="Proposition 2"),
         md=f"{RESULTS}/tables/prop2.md",
         pdf=f"{RESULTS}/figures/prop2.pdf",
-        png=f"{RESULTS}/figures/prop2.png",
+        png=report(f"{RESULTS}/figures/prop2.png", caption="../report/prop2.rst", category="Proposition 2"),
     params:
         alpha=ANALYSIS["alpha"],
         ratios=ANALYSIS["ratios"],

@@ -9,7 +9,7 @@ rule table3_build:
         summaries=[p.replace("metrics.csv", "summary.json") for p in TABLE3_CELLS],
         metrics=TABLE3_CELLS,
     output:
-        csv=f"{RESULTS}/tables/table3.csv",
+        csv=report(f"{RESULTS}/tables/table3.csv", caption="../report/table3.rst", category="Table 3"),
         md=f"{RESULTS}/tables/table3.md",
         tex=f"{RESULTS}/tables/table3.tex",
     params:
@@ -48,11 +48,11 @@ rule fig3_build:
         metrics=fig3_cells(),
         summaries=summaries(fig3_cells()),
     output:
-        csv=f"{RESULTS}/tables/fig3.csv",
+        csv=report(f"{RESULTS}/tables/fig3.csv", caption="../report/fig3.rst", category="Fig. 3"),
         hr_pdf=f"{RESULTS}/figures/fig3_hr10.pdf",
-        hr_png=f"{RESULTS}/figures/fig3_hr10.png",
+        hr_png=report(f"{RESULTS}/figures/fig3_hr10.png", caption="../report/fig3.rst", category="Fig. 3", subcategory="HR@10"),
         ndcg_pdf=f"{RESULTS}/figures/fig3_ndcg10.pdf",
-        ndcg_png=f"{RESULTS}/figures/fig3_ndcg10.png",
+        ndcg_png=report(f"{RESULTS}/figures/fig3_ndcg10.png", caption="../report/fig3.rst", category="Fig. 3", subcategory="nDCG@10"),
     params:
         n_negatives=config["hyper"]["eval_negatives"],
     log:
@@ -76,9 +76,9 @@ rule fig4_build:
         metrics=FIG4_CELLS,
         summaries=summaries(FIG4_CELLS),
     output:
-        csv=f"{RESULTS}/tables/fig4.csv",
+        csv=report(f"{RESULTS}/tables/fig4.csv", caption="../report/fig4.rst", category="Fig. 4"),
         pdf=f"{RESULTS}/figures/fig4.pdf",
-        png=f"{RESULTS}/figures/fig4.png",
+        png=report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Fig. 4"),
     log:
         f"{LOGS}/fig4.log",
     script:
@@ -103,9 +103,9 @@ rule fig5_build:
         metrics=FIG5_CELLS,
         summaries=summaries(FIG5_CELLS),
     output:
-        csv=f"{RESULTS}/tables/fig5.csv",
+        csv=report(f"{RESULTS}/tables/fig5.csv", caption="../report/fig5.rst", category="Fig. 5"),
         pdf=f"{RESULTS}/figures/fig5.pdf",
-        png=f"{RESULTS}/figures/fig5.png",
+        png=report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Fig. 5"),
     log:
         f"{LOGS}/fig5.log",
     script:
