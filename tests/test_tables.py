@@ -34,6 +34,8 @@ def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
     assert (df[df.attack == "fang"].note[df.dataset == "ml-100k"] == "diverged").all()
     md, tex = table3_markdown(df), table3_latex(df)
     assert "diverged" in md and "not run here" in md and r"\toprule" in tex
+    assert "0.1100 ± 0.0141 -72%" in md  # two seeds: mean ± std
+    assert "0.4000 (" in md  # one seed: no spread
 
 
 def test_paper_numbers_match_the_paper_text(repo_root):

@@ -87,10 +87,12 @@ def table3_markdown(df: pd.DataFrame) -> str:
                 else:
                     drop = "" if a == "none" else f" {r.drop_pct:+.0f}%"
                     flag = " diverged" if r.note == "diverged" else ""
-                    cells.append(f"{r.ours:.4f}{drop}{flag} ({r.paper:.4f})")
+                    spread = f" ± {r['std']:.4f}" if r.seeds > 1 else ""
+                    cells.append(f"{r.ours:.4f}{spread}{drop}{flag} ({r.paper:.4f})")
             out.append(f"| {METRIC_LABELS[m]} | " + " | ".join(cells) + " |")
         out.append("")
-    out.append("Cells: ours, % change against our Clean, (paper). Final epoch, mean over seeds.")
+    out.append("Cells: ours (± std over seeds when there are several), % change against our Clean, "
+               "(paper). Final epoch, mean over seeds.")
     return "\n".join(out) + "\n"
 
 
