@@ -48,3 +48,91 @@ def test_table3_spattack_drops_and_baselines(repo_root):
     paper = paper_values("table3").set_index(["dataset", "attack", "metric"]).paper
     for r in ran.itertuples():
         assert r.paper == paper[r.dataset, r.attack, r.metric]
+
+
+def test_table3_ml100k_three_seeds_within_003_of_the_paper(repo_root):
+    """With 3 seeds every ML-100K number of Table 3 (11 attacks x 4 metrics) lies within
+    ±0.03 of the paper's, and the paper's RQ1 ordering holds: every Spattack variant
+    beats every baseline on every metric."""
+    t3 = pd.read_csv(repo_root / "docs" / "reproduction" / "ml-100k-3seeds" / "table3" / "table3.csv")
+    ran = t3[t3.dataset == "ml-100k"]
+    assert len(ran) == 44 and (ran.seeds == 3).all()
+    assert (ran["diff"].abs() <= 0.03).all(), ran.loc[ran["diff"].abs() > 0.03, ["attack", "metric", "diff"]]
+    for metric, rows in ran.groupby("metric"):
+        spattack = rows[rows.attack.str.startswith("spattack")].ours
+        baselines = rows[~rows.attack.str.startswith("spattack") & (rows.attack != "none")].ours
+        assert spattack.max() < baselines.min(), metric
+
+
+UNTRAINED_HR10 = 0.10  # 10 of the 100 ranked items
+
+
+@pytest.fixture(scope="module", params=["fig3", "fig3-steam"])
+def fig3(repo_root, request):
+    path = repo_root / "docs" / "reproduction" / request.param / "fig3.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed")
+    df = pd.read_csv(path)
+    return df[df.metric == "hr10"]
+
+
+def test_fig3_omniscient_dense_breaks_every_defense_at_5pct(fig3):
+    """RQ2: with 5% malicious clients Spattack-O-D drives every defense it was run against
+    close to an untrained model."""
+    for dataset, part in fig3.groupby("dataset"):
+        cells = part[(part.attack == "spattack-o-d") & (part.ratio == 5)]
+        assert {"mean", "median", "norm"} <= set(cells.defense), dataset
+        assert (cells.ours < UNTRAINED_HR10 + 0.05).all(), cells[["defense", "ours"]]
+
+
+def test_fig3_limited_attacks_degrade_every_defense_as_rho_grows(fig3):
+    """RQ2: under -L every defense gets worse as rho grows from 5% to 15%, until it reaches
+    an untrained model (below that level the values only wobble)."""
+    limited = fig3[fig3.attack.str.startswith("spattack-l")]
+    for (dataset, attack, defense), line in limited.groupby(["dataset", "attack", "defense"]):
+        values = line.sort_values("ratio").ours.tolist()
+        assert len(values) == 3 and values[-1] < values[0], (dataset, attack, defense, values)
+        for before, after in zip(values, values[1:]):
+            assert after < before or max(before, after) <= UNTRAINED_HR10, (dataset, attack, defense, values)
+
+
+def test_fig3_median_falls_further_than_mean_at_the_largest_ratio(fig3):
+    """Sparse aggregation: at the largest ratio, Median ends below Mean under L-S, L-D and
+    O-D. (Not under O-S: -O cancels Mean exactly on every attacked item whatever the
+    number of attackers, while Median needs them to be the majority of the item's rows.)"""
+    for dataset, part in fig3.groupby("dataset"):
+        for attack in ("spattack-l-s", "spattack-l-d", "spattack-o-d"):
+            cells = part[(part.attack == attack) & (part.ratio == part[part.attack == attack].ratio.max())]
+            final = cells.set_index("defense").ours
+            assert final["median"] < final["mean"], (dataset, attack, final.to_dict())
+
+
+@pytest.fixture(scope="module")
+def fig4(repo_root):
+    return pd.read_csv(repo_root / "docs" / "reproduction" / "fig4" / "fig4.csv")
+
+
+# Cells that fall short of a 45% drop, reported in docs/reproduction/README.md (Fig. 4).
+FIG4_KNOWN_SHORT = {("steam", "mean", "spattack-o-d", "hr10"), ("steam", "mean", "spattack-o-s", "hr10")}
+
+
+def test_fig4_fedgnn_drops_dramatically_under_spattack(fig4):
+    """RQ3: every Spattack variant costs FedGNN at least 45% of HR@10 and nDCG@10 against
+    the clean run under the same aggregator (bar the documented shortfalls); -L destroys
+    Mean (non-finite model) and pushes Median to an untrained model's level."""
+    assert set(fig4.dataset) >= {"ml-100k", "steam"}
+    attacked = fig4[fig4.attack != "none"]
+    short = attacked[attacked.drop_pct > -45]
+    assert set(zip(short.dataset, short.defense, short.attack, short.metric)) <= FIG4_KNOWN_SHORT, short
+    assert (short.drop_pct < -35).all()
+    limited = attacked[attacked.attack.str.startswith("spattack-l")]
+    assert (limited[limited.defense == "mean"].status == "diverged").all()
+    assert (limited[(limited.defense == "median") & (limited.metric == "hr10")].ours < 0.1).all()
+
+
+def test_fig4_median_suffers_more_than_mean_under_omniscient_attacks(fig4):
+    """RQ3: 'Spattack can achieve more effective attacks under defense' - the -O variants
+    (which never diverge) cost Median a larger share than Mean on every dataset and metric."""
+    omniscient = fig4[fig4.attack.str.startswith("spattack-o")]
+    drop = omniscient.pivot_table(index=["dataset", "attack", "metric"], columns="defense", values="drop_pct")
+    assert drop.notna().all().all() and (drop["median"] < drop["mean"]).all(), drop
