@@ -182,6 +182,43 @@ def test_krum_two_rows_tie_exactly_so_the_first_wins(dtype):
         assert aggregate("krum", items, torch.cat([first * 3 + 1, second]), 500, f=f).equal(first * 3 + 1)
 
 
+def attacked_uploads(seed, n_items=30, d=4, n_attackers=12, integer=False, dtype=torch.float64):
+    """Benign rows, plus on most items one row repeated by every attacker (as Spattack-D
+    uploads), shuffled."""
+    rng = np.random.default_rng(seed)
+    def draw(size):
+        return rng.integers(-2, 3, size=size).astype(float) if integer else rng.normal(size=size)
+    counts = rng.choice([0, 1, 2, 3, 5, 9, 20], size=n_items)
+    attacked = np.flatnonzero(rng.random(n_items) < 0.8)
+    target = draw((n_items, d))
+    items = np.concatenate([np.repeat(np.arange(n_items), counts)] + [attacked] * n_attackers)
+    grads = np.concatenate([draw((counts.sum(), d))] + [target[attacked]] * n_attackers)
+    perm = rng.permutation(len(items))
+    return torch.as_tensor(items[perm]), torch.as_tensor(grads[perm], dtype=dtype)
+
+
+@pytest.mark.parametrize("f", [0, 1, 5, 12, 30])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("integer", [False, True])
+def test_krum_on_repeated_attacker_rows_matches_the_loop(f, seed, integer):
+    """Mostly repeated rows take the distinct-rows path; it picks what the loop picks,
+    exact ties (integer rows) included."""
+    from spattack import aggregators
+    items, grads = attacked_uploads(seed, integer=integer)
+    groups = aggregators._Groups.of(items, grads, 30)
+    distinct_per_item = torch.bincount(aggregators._distinct_rows(groups)[0], minlength=30)
+    assert ((distinct_per_item > 0) & (distinct_per_item <= groups.counts // 2)).sum() >= 10
+    np.testing.assert_array_equal(run("krum", items, grads, 30, f=f), reference("krum", items, grads, 30, f=f))
+
+
+def test_krum_distinct_rows_path_equals_the_full_path(monkeypatch):
+    from spattack import aggregators
+    items, grads = attacked_uploads(7, n_items=300, d=32, n_attackers=40, dtype=torch.float32)
+    fast = aggregate("krum", items, grads, 300, f=40)
+    monkeypatch.setattr(aggregators, "DISTINCT_SHARE", 0.0)
+    assert fast.equal(aggregate("krum", items, grads, 300, f=40))
+
+
 def test_krum_neighbour_rule():
     counts = torch.arange(1, 9)
     assert krum_neighbours(counts, 0).tolist() == [0, 1, 1, 2, 3, 4, 5, 6]
