@@ -2,6 +2,7 @@
 
     python benchmarks/bench_aggregators.py --dataset-shape ml-100k --threads 2 --repeat 5
     python benchmarks/bench_aggregators.py --items 3706 --rows 2000000 --max-count 6000
+    python benchmarks/bench_aggregators.py --dataset-shape steam --attackers 662 --no-loop
 
 Uploads come from the leave-one-out split in results/data/<shape> when it exists (every
 user uploads its positives plus as many uniform negatives), else from a synthetic
@@ -86,6 +87,9 @@ def main() -> None:
     p.add_argument("--no-loop", action="store_true", help="skip the loop baseline")
     p.add_argument("--aggregators", default=",".join(AGGREGATORS))
     p.add_argument("--data-root", default="results/data")
+    p.add_argument("--attackers", type=int, default=0,
+                   help="append this many copies of one random row per item, as Spattack-D attackers upload "
+                        "(f defaults to it)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -100,11 +104,16 @@ def main() -> None:
         items, grads = synthetic_uploads(n_items, rows, max_count, args.dim)
         source = "synthetic power law"
     users = args.users or users
-    f = args.f if args.f is not None else int(0.03 * users)
+    f = args.f if args.f is not None else args.attackers or int(0.03 * users)
+    if args.attackers:
+        shared = torch.randn(n_items, args.dim, generator=torch.Generator().manual_seed(1)).to(grads) * 0.01
+        items = torch.cat([items, torch.arange(n_items).repeat(args.attackers)])
+        grads = torch.cat([grads, shared.repeat(args.attackers, 1)])
     counts = torch.bincount(items, minlength=n_items)
     print(f"{args.dataset_shape} ({source}): {n_items} items, {items.numel()} rows, d={args.dim}, "
           f"max rows/item {int(counts.max())}, items without rows {int((counts == 0).sum())}, "
-          f"f={f}, {args.threads} threads, median of {args.repeat} (loop: {args.loop_repeat})\n")
+          f"f={f}, {args.attackers} attackers, {args.threads} threads, median of {args.repeat} "
+          f"(loop: {args.loop_repeat})\n")
     print("| aggregator | vectorised s | loop s | speed-up | max abs diff |")
     print("|---|---:|---:|---:|---:|")
     for name in args.aggregators.split(","):
