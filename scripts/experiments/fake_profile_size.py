@@ -1,0 +1,38 @@
+"""Does the size of the fake profiles explain the paper's stronger LabelFlip/FedAttack on Steam?
+
+Our data-poisoning attackers hold profiles as large as a median benign client's (Steam:
+11 items). This runs one cell with profiles of another size.
+
+    python scripts/experiments/fake_profile_size.py results/data/steam --attack labelflip --size 1059
+
+Measured (Steam, Mean, 3%, seed 0, 200 epochs, size 1059 = the largest benign profile):
+HR@10 0.7375, above Clean (0.6867), where the paper has 0.6429. See docs/reproduction/README.md.
+"""
+
+import argparse
+import dataclasses
+import json
+
+from spattack.attacks import data_poisoning
+from spattack.interactions import Interactions
+from spattack.simulation import RunConfig, simulate
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("split", help="folder with train.tsv/test.tsv/users.tsv/items.tsv")
+    p.add_argument("--attack", default="labelflip", choices=["labelflip", "fedattack"])
+    p.add_argument("--size", type=int, required=True, help="items per fake profile")
+    p.add_argument("--ratio", type=float, default=3.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    median_sized = data_poisoning.fake_profiles
+    data_poisoning.fake_profiles = lambda ctx, rng: median_sized(dataclasses.replace(ctx, profile_size=args.size), rng)
+    cfg = RunConfig(attack=args.attack, ratio=args.ratio, seed=args.seed, threads=args.threads)
+    result = simulate(Interactions.load(args.split), cfg)
+    print(json.dumps(result.summary["final"]))
+
+
+if __name__ == "__main__":
+    main()
