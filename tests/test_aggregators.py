@@ -205,9 +205,8 @@ def test_krum_on_repeated_attacker_rows_matches_the_loop(f, seed, integer):
     exact ties (integer rows) included."""
     from spattack import aggregators
     items, grads = attacked_uploads(seed, integer=integer)
-    groups = aggregators._Groups.of(items, grads, 30)
-    distinct_per_item = torch.bincount(aggregators._distinct_rows(groups)[0], minlength=30)
-    assert ((distinct_per_item > 0) & (distinct_per_item <= groups.counts // 2)).sum() >= 10
+    distinct_items = aggregators._distinct_rows(aggregators._Groups.of(items, grads, 30))[0]
+    assert distinct_items.unique().numel() >= 10  # items that take the distinct-rows path
     np.testing.assert_array_equal(run("krum", items, grads, 30, f=f), reference("krum", items, grads, 30, f=f))
 
 
