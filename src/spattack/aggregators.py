@@ -50,7 +50,7 @@ KRUM_BLOCK_ELEMENTS = 1 << 24
 # Sort and select with numpy on CPU tensors (False: torch's kernels, as on CUDA).
 NUMPY_ON_CPU = True
 # Krum works on an item's distinct rows when they are at most this share of its rows.
-DISTINCT_SHARE = 0.5
+DISTINCT_SHARE = 0.2
 
 
 def aggregate(name: str, items: torch.Tensor, grads: torch.Tensor, n_items: int, **params) -> torch.Tensor:
