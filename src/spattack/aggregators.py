@@ -174,8 +174,7 @@ def _krum_distinct(out: torch.Tensor, counts: torch.Tensor, items: torch.Tensor,
         b, width, _ = x.shape
         pos = torch.where(valid, bucket.starts.unsqueeze(1) + torch.arange(width, device=x.device), 0)
         mult = torch.where(valid, weight[pos], 0)
-        sq = (x * x).sum(2)
-        dist = (sq.unsqueeze(2) + sq.unsqueeze(1)).baddbmm_(x, x.transpose(1, 2), alpha=-2).clamp_min_(0)
+        dist = _squared_distances(x).clamp_min_(0)
         # copies of a row are at distance 0 from it; padding is never a neighbour
         others = mult.unsqueeze(1) - torch.eye(width, dtype=mult.dtype, device=x.device)
         dist = dist.masked_fill_(others == 0, torch.inf)
@@ -383,6 +382,12 @@ def _scaled_centred(x: torch.Tensor, valid: torch.Tensor, counts: torch.Tensor) 
     return torch.where(valid.unsqueeze(2), x - x.sum(1, keepdim=True) / counts.view(-1, 1, 1).to(x.dtype), 0)
 
 
+def _squared_distances(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(b, P, P) |x_i|^2 + |x_j|^2 - 2 x_i.x_j for each item's rows of a (b, P, d) block."""
+    sq = (x * x).sum(2)
+    return torch.add(sq.unsqueeze(2), sq.unsqueeze(1), out=out).baddbmm_(x, x.transpose(1, 2), alpha=-2)
+
+
 def _krum_choice(x: torch.Tensor, counts: torch.Tensor, f: int, dist: torch.Tensor) -> torch.Tensor:
     """(b,) index of the Krum row of each item in a zero-padded (b, P, d) block; `dist`
     is a (b, P, P) buffer to work in."""
@@ -392,8 +397,7 @@ def _krum_choice(x: torch.Tensor, counts: torch.Tensor, f: int, dist: torch.Tens
     # |x_i|^2 + |x_j|^2 - 2 x_i.x_j must be exactly symmetric: equal scores must tie
     # exactly (two rows always do) for the earliest row to win. CPU BLAS gives a symmetric
     # x x^T bit for bit (a test checks it); GPU kernels need not.
-    sq = (x * x).sum(2)
-    torch.add(sq.unsqueeze(2), sq.unsqueeze(1), out=dist).baddbmm_(x, x.transpose(1, 2), alpha=-2)
+    _squared_distances(x, out=dist)
     if dist.device.type != "cpu":
         dist = torch.minimum(dist, dist.transpose(1, 2))
     dist.diagonal(dim1=1, dim2=2).zero_()
