@@ -102,7 +102,8 @@ def test_sparse_attacks_refuse_fixed_f_defenses(data, name, defense):
         setup(data, name, defense=defense)
 
 
-@pytest.mark.parametrize("name", ["labelflip", "fedattack", "gaussian", "lie", "cluster", "fang", "fang-full"])
+@pytest.mark.parametrize("name", ["labelflip", "fedattack", "labelflip-dense", "fedattack-dense",
+                                  "gaussian", "lie", "cluster", "fang", "fang-full"])
 def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
     model, attack, ctx = setup(data, name)
     for epoch in (1, 2):
@@ -113,6 +114,20 @@ def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
         assert mal.clients.min() >= ctx.n_benign and mal.clients.max() < ctx.n_benign + ctx.n_malicious
         keys = list(zip(mal.clients.tolist(), mal.items.tolist()))
         assert len(keys) == len(set(keys)), "one row per (client, item)"
+
+
+@pytest.mark.parametrize("name", ["labelflip", "fedattack"])
+def test_dense_data_poisoning_adds_l2_rows_for_every_other_item(data, name):
+    model, sparse, ctx = setup(data, name)
+    _, dense, _ = setup(data, name + "-dense")
+    benign = model.client_step()
+    for epoch in (1, 2):  # FedAttack re-ranks its pairs each epoch; both keep their own state
+        few, every = sparse.uploads(epoch, benign, model), dense.uploads(epoch, benign, model)
+        assert len(every) == ctx.n_malicious * ctx.n_items
+        trained = {(c, i): g for c, i, g in zip(few.clients.tolist(), few.items.tolist(), few.grads)}
+        for c, i, g in zip(every.clients.tolist(), every.items.tolist(), every.grads):
+            expected = trained.get((c, i), model.item_emb[i] * ctx.l2)
+            torch.testing.assert_close(g, expected)
 
 
 def test_dense_statistics_count_non_uploads_as_zeros():

@@ -79,7 +79,7 @@ class NoAttack:
         return SparseUpdates.empty(self.ctx.dense_dim, self.ctx.device, benign.grads.dtype)
 
 
-from .data_poisoning import FedAttack, LabelFlip  # noqa: E402
+from .data_poisoning import FedAttack, FedAttackDense, LabelFlip, LabelFlipDense  # noqa: E402
 from .model_poisoning import LIE, Cluster, Fang, FangFull, Gaussian  # noqa: E402
 from .spattack import InfAttack, NonFinite, SpattackLD, SpattackLS, SpattackOD, SpattackOS  # noqa: E402
 
@@ -87,6 +87,8 @@ ATTACKS: dict[str, type] = {
     "none": NoAttack,
     "labelflip": LabelFlip,
     "fedattack": FedAttack,
+    "labelflip-dense": LabelFlipDense,
+    "fedattack-dense": FedAttackDense,
     "gaussian": Gaussian,
     "lie": LIE,
     "cluster": Cluster,

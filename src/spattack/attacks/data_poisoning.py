@@ -11,6 +11,13 @@ On a model with dense weights (FedGNN) attackers run the model's own local step
 (`model.local_step`) on their profiles, with neighbour users as benign clients get, and
 upload the dense row it gives like any client (clipped as benign ones are); FedAttack
 still ranks its candidates by the dot product of its user and item embeddings.
+
+The `-dense` variants (`labelflip-dense`, `fedattack-dense`) put the L2 term of the local
+loss on EVERY item and upload a row for every item: the trained rows for their own
+items, l2 * v_j for the others. That is what an attacker built from the authors' public
+attacker-client template (which uploads every item) would send. Under Mean the extra
+rows dilute each item's benign rows; they reproduce the paper's Steam numbers for these
+two baselines (docs/reproduction/README.md, Table 3).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ def fake_profiles(ctx, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
 
 class _FakeClients:
+    every_item = False  # the -dense variants: also upload l2 * v_j for every other item
+
     def __init__(self, ctx):
         self.ctx = ctx
         rng = np.random.default_rng(ctx.seed)
@@ -51,7 +60,17 @@ class _FakeClients:
             grad_user, grad_rows, grad_dense = local_step(self.user_emb, pairs)
             self.dense = self.ctx.dense_param_rows(grad_dense)
         self.user_emb.sub_(grad_user, alpha=self.ctx.lr)
-        return SparseUpdates(pairs.row_client, pairs.row_item, grad_rows)
+        trained = SparseUpdates(pairs.row_client, pairs.row_item, grad_rows)
+        return self._with_l2_rows_elsewhere(trained, model.item_emb) if self.every_item else trained
+
+    def _with_l2_rows_elsewhere(self, trained: SparseUpdates, item_emb: torch.Tensor) -> SparseUpdates:
+        """`trained` plus, for every (attacker, item) it has no row for, the row l2 * v_j."""
+        ctx = self.ctx
+        untouched = torch.ones(ctx.n_malicious, ctx.n_items, dtype=torch.bool, device=item_emb.device)
+        untouched[trained.clients - ctx.n_benign, trained.items] = False
+        client, item = untouched.nonzero(as_tuple=True)
+        rest = SparseUpdates(client + ctx.n_benign, item, item_emb.index_select(0, item).mul_(ctx.l2))
+        return SparseUpdates.concat(trained, rest)
 
     def dense_uploads(self, epoch, benign, model) -> SparseUpdates:
         """The dense rows of this epoch's training (`uploads` runs first)."""
@@ -99,3 +118,15 @@ class FedAttack(_FakeClients):
         users = torch.arange(n_mal, device=self.cand.device).repeat_interleave(half)
         pairs = PairBatch(users, pos_row, neg_row, self.row_client, self.row_item)
         return self._train(pairs, model)
+
+
+class LabelFlipDense(LabelFlip):
+    """LabelFlip whose attackers upload a row for every item (module docstring)."""
+
+    every_item = True
+
+
+class FedAttackDense(FedAttack):
+    """FedAttack whose attackers upload a row for every item (module docstring)."""
+
+    every_item = True
