@@ -64,6 +64,25 @@ def test_table3_ml100k_three_seeds_within_003_of_the_paper(repo_root):
         assert spattack.max() < baselines.min(), metric
 
 
+# Steam numbers outside ±0.03 of the paper with 3 seeds, each discussed in
+# docs/reproduction/README.md: LabelFlip/FedAttack (the paper's attackers upload a row for
+# every item; `-dense` variants), and -O's HR@10 above an untrained model in the paper.
+STEAM_KNOWN_GAPS = {("labelflip", m) for m in ("hr5", "ndcg5", "hr10", "ndcg10")} | {
+    ("fedattack", m) for m in ("hr5", "ndcg5", "hr10", "ndcg10")} | {
+    ("spattack-o-s", "hr10"), ("spattack-o-d", "hr10")}
+
+
+def test_table3_steam_three_seeds_within_003_except_the_reported_gaps(repo_root):
+    """With 3 seeds every Steam number lies within ±0.03 of the paper's except the gaps the
+    report discusses, and those gaps are still there (if one closes, update the report)."""
+    t3 = pd.read_csv(repo_root / "docs" / "reproduction" / "steam-3seeds" / "table3" / "table3.csv")
+    ran = t3[t3.dataset == "steam"]
+    assert len(ran) == 44 and (ran.seeds == 3).all()
+    off = {(r.attack, r.metric) for r in ran.itertuples() if abs(r.diff) > 0.03}
+    assert off == STEAM_KNOWN_GAPS
+    assert (ran[ran.attack.str.startswith("spattack")].drop_pct <= -45).all()
+
+
 UNTRAINED_HR10 = 0.10  # 10 of the 100 ranked items
 NEAR_UNTRAINED_HR10 = UNTRAINED_HR10 + 0.05
 
