@@ -38,6 +38,16 @@ def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
     assert "0.4000 (" in md  # one seed: no spread
 
 
+def test_table3_keeps_attacks_the_paper_does_not_have(tmp_path):
+    paths = [write_summary(tmp_path / "a.json", "steam", "none", 0.60),
+             write_summary(tmp_path / "b.json", "steam", "labelflip-dense", 0.54)]
+    df = table3(paths, ["steam"], ["none", "labelflip-dense"])
+    extra = df[df.attack == "labelflip-dense"]
+    assert len(extra) == 4 and extra.paper.isna().all()
+    assert extra[extra.metric == "hr10"].drop_pct.iloc[0] == pytest.approx(-10)
+    assert "0.5400 -10% (–)" in table3_markdown(df)
+
+
 def test_paper_numbers_match_the_paper_text(repo_root):
     paper_md = repo_root.parent / "shared" / "paper" / "spattack-aaai2025.md"
     if not paper_md.exists():

@@ -48,13 +48,14 @@ def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[s
     """Tidy Table 3: dataset, attack, metric, ours, paper, diff, drop_pct, paper_drop_pct.
 
     drop_pct is the change against our Clean run in percent (negative = worse). Datasets
-    asked for but not run keep their paper values with `note` saying why."""
-    paper = paper_values("table3")
+    asked for but not run keep their paper values with `note` saying why; attacks the
+    paper does not have (e.g. `fang-full`) get rows with an empty `paper`."""
+    keys = ["dataset", "attack", "metric"]
     ours = collect_final_metrics(summary_paths) if summary_paths else pd.DataFrame(
-        columns=["dataset", "attack", "metric", "ours", "std", "seeds", "status"])
-    ours = ours[["dataset", "attack", "metric", "ours", "std", "seeds", "status"]]
-    df = paper[paper.dataset.isin(datasets) & paper.attack.isin(attacks)].merge(
-        ours, on=["dataset", "attack", "metric"], how="left")
+        columns=keys + ["ours", "std", "seeds", "status"])
+    ours = ours[keys + ["ours", "std", "seeds", "status"]]
+    grid = pd.DataFrame([(d, a, m) for d in datasets for m in METRICS for a in attacks], columns=keys)
+    df = grid.merge(paper_values("table3"), on=keys, how="left").merge(ours, on=keys, how="left")
     clean = df[df.attack == "none"].set_index(["dataset", "metric"])["ours"]
     df["diff"] = df["ours"] - df["paper"]
     base = clean.reindex(list(zip(df.dataset, df.metric))).to_numpy()
@@ -82,13 +83,14 @@ def table3_markdown(df: pd.DataFrame) -> str:
             cells = []
             for a in attacks:
                 r = rows[rows.attack == a].iloc[0]
+                paper = "(–)" if pd.isna(r.paper) else f"({r.paper:.4f})"
                 if pd.isna(r.ours):
-                    cells.append(f"({r.paper:.4f})" if missing else f"{r.note} ({r.paper:.4f})")
+                    cells.append(paper if missing else f"{r.note} {paper}")
                 else:
                     drop = "" if a == "none" else f" {r.drop_pct:+.0f}%"
                     flag = " diverged" if r.note == "diverged" else ""
                     spread = f" ± {r['std']:.4f}" if r.seeds > 1 else ""
-                    cells.append(f"{r.ours:.4f}{spread}{drop}{flag} ({r.paper:.4f})")
+                    cells.append(f"{r.ours:.4f}{spread}{drop}{flag} {paper}")
             out.append(f"| {METRIC_LABELS[m]} | " + " | ".join(cells) + " |")
         out.append("")
     out.append("Cells: ours (± std over seeds when there are several), % change against our Clean, "
