@@ -41,11 +41,15 @@ def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
 def test_table3_keeps_attacks_the_paper_does_not_have(tmp_path):
     paths = [write_summary(tmp_path / "a.json", "steam", "none", 0.60),
              write_summary(tmp_path / "b.json", "steam", "labelflip-dense", 0.54)]
-    df = table3(paths, ["steam"], ["none", "labelflip-dense"])
-    extra = df[df.attack == "labelflip-dense"]
+    paths.append(write_summary(tmp_path / "c.json", "steam", "my-attack", 0.30))
+    df = table3(paths, ["steam"], ["none", "labelflip-dense", "my-attack"])
+    extra = df[df.attack == "my-attack"]
     assert len(extra) == 4 and extra.paper.isna().all()
-    assert extra[extra.metric == "hr10"].drop_pct.iloc[0] == pytest.approx(-10)
-    assert "0.5400 -10% (–)" in table3_markdown(df)
+    assert extra[extra.metric == "hr10"].drop_pct.iloc[0] == pytest.approx(-50)
+    assert "0.3000 -50% (–)" in table3_markdown(df)
+    # another reading of a paper baseline is compared with the paper's number for it
+    dense = df[(df.attack == "labelflip-dense") & (df.metric == "hr10")].iloc[0]
+    assert dense.paper == pytest.approx(0.6429) and dense["diff"] == pytest.approx(0.54 - 0.6429)
 
 
 def test_paper_numbers_match_the_paper_text(repo_root):
