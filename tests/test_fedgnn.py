@@ -55,7 +55,7 @@ def model(request):
     m.user_emb = m.user_emb.double()
     m.item_emb = m.item_emb.double()
     m.dense = (m.dense.double() + 0.3 * torch.randn(m.dense_dim, dtype=torch.float64))
-    m.dense_clip = None  # compare raw gradients
+    m.dense_clip = m.user_clip = None  # compare raw gradients
     m.graphs.rows.dense = m.graphs.edges.dense = request.param == "dense"
     return m
 
@@ -153,6 +153,20 @@ def test_dense_rows_are_clipped_per_client():
     assert torch.equal(dense.clients, torch.arange(30)) and not dense.items.any()
     assert torch.all(dense.grads.norm(dim=1) <= 0.01 + 1e-6)
     assert len(items) == len(m.pairs.row_item)
+
+
+def test_user_step_is_clipped_per_client():
+    data = synthetic_interactions(n_users=30, n_items=20, per_user=8)
+    m = FedGNN(data, dim=4, init_std=0.5, l2=0.1, lr=0.1, seed=0, device=CPU, user_clip=None)
+    raw_user, _, _ = m.local_step(m.user_emb, m.pairs, m.graphs)
+    m.user_clip = 0.05
+    assert bool((raw_user.norm(dim=1) > 0.05).any())  # the clip has something to do
+    before = m.user_emb.clone()
+    m.client_step()
+    step = (before - m.user_emb) / m.lr
+    assert torch.all(step.norm(dim=1) <= 0.05 + 1e-6)
+    scale = (0.05 / raw_user.norm(dim=1)).clamp(max=1).unsqueeze(1)  # same direction, shorter
+    torch.testing.assert_close(step, raw_user * scale)
 
 
 # ---- through the attacks and simulate() ----
