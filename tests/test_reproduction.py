@@ -145,30 +145,35 @@ def fig4(repo_root):
     return pd.read_csv(repo_root / "docs" / "reproduction" / "fig4" / "fig4.csv")
 
 
-# Cells that fall short of a 45% drop, reported in docs/reproduction/README.md (Fig. 4).
-FIG4_KNOWN_SHORT = {("steam", "mean", "spattack-o-d", "hr10"), ("steam", "mean", "spattack-o-s", "hr10")}
-
-
 def test_fig4_fedgnn_drops_dramatically_under_spattack(fig4):
     """RQ3: every Spattack variant costs FedGNN at least 45% of HR@10 and nDCG@10 against
-    the clean run under the same aggregator (bar the documented shortfalls); -L destroys
-    Mean (non-finite model) and pushes Median to an untrained model's level."""
+    the clean run under the same aggregator; -L brings both aggregators to an untrained
+    model's level."""
     assert set(fig4.dataset) >= {"ml-100k", "steam"}
     attacked = fig4[fig4.attack != "none"]
-    short = attacked[attacked.drop_pct > -45]
-    assert set(zip(short.dataset, short.defense, short.attack, short.metric)) <= FIG4_KNOWN_SHORT, short
-    assert (short.drop_pct < -35).all()
-    limited = attacked[attacked.attack.str.startswith("spattack-l")]
-    assert (limited[limited.defense == "mean"].status == "diverged").all()
-    assert (limited[(limited.defense == "median") & (limited.metric == "hr10")].ours < 0.1).all()
+    assert len(attacked) == 2 * 2 * 4 * 2  # datasets x aggregators x variants x metrics
+    assert (attacked.drop_pct <= -45).all(), attacked[attacked.drop_pct > -45]
+    limited = attacked[attacked.attack.str.startswith("spattack-l") & (attacked.metric == "hr10")]
+    assert (limited.ours <= NEAR_UNTRAINED_HR10).all(), limited
 
 
-def test_fig4_median_suffers_more_than_mean_under_omniscient_attacks(fig4):
-    """RQ3: 'Spattack can achieve more effective attacks under defense' - the -O variants
-    (which never diverge) cost Median a larger share than Mean on every dataset and metric."""
-    omniscient = fig4[fig4.attack.str.startswith("spattack-o")]
-    drop = omniscient.pivot_table(index=["dataset", "attack", "metric"], columns="defense", values="drop_pct")
-    assert drop.notna().all().all() and (drop["median"] < drop["mean"]).all(), drop
+# Where Median ends above Mean, reported in docs/reproduction/README.md (Fig. 4): under
+# O-S, Mean is cancelled exactly on every attacked item, Median only where the attackers
+# are the majority of the item's rows.
+FIG4_MEDIAN_ABOVE_MEAN = {("ml-100k", "spattack-o-s")}
+
+
+def test_fig4_spattack_is_more_effective_under_defense(fig4):
+    """RQ3: 'Spattack can achieve more effective attacks under defense': the attacked model
+    ends lower under Median than under Mean, on both metrics, except where both are at an
+    untrained model's level (HR@10 <= NEAR_UNTRAINED_HR10) and the reported exception."""
+    attacked = fig4[fig4.attack != "none"]
+    final = attacked.pivot_table(index=["dataset", "attack"], columns=["metric", "defense"], values="ours")
+    assert len(final) == 8 and final.notna().all().all()
+    above = final[("hr10", "median")] > final[("hr10", "mean")]
+    above |= final[("ndcg10", "median")] > final[("ndcg10", "mean")]
+    at_floor = final["hr10"].max(axis=1) <= NEAR_UNTRAINED_HR10
+    assert set(final.index[above & ~at_floor]) == FIG4_MEDIAN_ABOVE_MEAN, final
 
 
 def clean_final(repo_root, dataset, model, metric):
@@ -182,7 +187,6 @@ def clean_final(repo_root, dataset, model, metric):
 
 @pytest.mark.parametrize("metric", ["hr5", "ndcg5", "hr10", "ndcg10"])
 def test_clean_fedgnn_against_clean_fedmf(repo_root, metric):
-    """#6: FedGNN beats FedMF on ML-100K; on Steam it does not (a reported shortfall, pinned
-    so that a change shows)."""
-    assert clean_final(repo_root, "ml-100k", "fedgnn", metric) > clean_final(repo_root, "ml-100k", "fedmf", metric)
-    assert clean_final(repo_root, "steam", "fedgnn", metric) < clean_final(repo_root, "steam", "fedmf", metric)
+    """#6: clean FedGNN beats clean FedMF on both datasets we can run (3 seeds)."""
+    for dataset in ("ml-100k", "steam"):
+        assert clean_final(repo_root, dataset, "fedgnn", metric) > clean_final(repo_root, dataset, "fedmf", metric)

@@ -6,7 +6,9 @@ the original system shares every user of an item. This runs one clean FedGNN cel
 
     python scripts/experiments/fedgnn_neighbours.py results/data/steam --neighbours 30
 
-Measured (seed 0, 2 threads, final-epoch HR@10; K = 10 is the fig4 cell):
+Measured at commit e56b395, before FedGNN clipped the user-embedding gradient
+(`FedGNN.user_clip`, see scripts/experiments/fedgnn_user_clip.py); seed 0, 2 threads,
+final-epoch HR@10; K = 10 was then the fig4 cell:
 
 | dataset | clean FedMF | K = 10 | K = 30 | K = 60 |
 |---|---|---|---|---|

@@ -43,18 +43,20 @@ The model, per client c:
   with it the run is stable. Item rows are NOT clipped, so the item aggregation (the
   object of the attack) stays exactly FedMF's.
   Why the user clip: an item node carries its neighbour users' embeddings, which grow
-  to ~10x the item embeddings, so a heavy user's loss (a sum over hundreds of pairs) is
-  steep in u_c and the plain step overshoots. Unclipped, on clean Steam the user block
-  falls into a 2-cycle (cosine of consecutive steps -0.96 by epoch 190, 5% of users
-  reversing every step) and HR@10 alternates 0.585 / 0.616 at epochs 199-200; clipped,
-  the steps stay aligned (cosine 1.0) and HR@10 is 0.758 (seed 0, measured). On ML-100K
-  the clip costs a little (HR@10 0.500 vs 0.527). The private user step is not part of
-  the original system's privacy module; this is a stabiliser of our plain-SGD setting.
+  to 7-14x the item embeddings unclipped, so a heavy user's loss (a sum over hundreds
+  of pairs) is steep in u_c and the plain step overshoots. Unclipped, on clean Steam the user block
+  falls into a 2-cycle (cosine of consecutive steps -0.97 at epoch 200, 5% of users
+  reversing every step) and HR@10 alternates 0.585 / 0.616 at epochs 200 / 199; clipped,
+  the steps stay aligned and HR@10 is 0.753 (seed 0; FedMF: 0.687). On ML-100K the clip
+  costs a little (HR@10 0.516 vs 0.527). scripts/experiments/fedgnn_user_clip.py
+  measures both.
 - Init: U and V as FedMF (same generator and values for the same seed), then
   W = I + N(0, init_std^2), a_src, a_dst ~ N(0, init_std^2): attention starts uniform and
   the layer starts as "own embedding + mean of the neighbours'".
 
 Simplifications of the original system (deliberate):
+- The client clips its private user-embedding gradient (above). The original system
+  clips only what it uploads; this is a stabiliser of our plain-SGD setting.
 - No encryption, no homomorphic item-id matching and no third-party server: the
   neighbour expansion is computed centrally from the training data (what the trusted
   third party would return) and embeddings are exchanged in the clear.
@@ -80,14 +82,15 @@ recomputed without it). The per-client gradients are then sums over each client'
 and edges (`RowOps`: a (clients x items) matrix product for small catalogues, gathers
 and index_add for large ones), a (clients x users) product for the attention over
 neighbour users, and per-client outer products for theta. CPU, one thread, ML-100K: a
-FedGNN epoch (client step, aggregation, evaluation) takes ~1.7x a FedMF epoch
+FedGNN epoch (client step, aggregation, evaluation) takes ~2.1x a FedMF epoch
 (benchmarks/bench_fedgnn.py); on Steam ~3.3x (its client step ~6x: the attention over
 neighbour users works on a 3,753 x 3,753 clients x users matrix).
 
 Under attack: Spattack-L (fixed N(0, 1) rows) makes the item embeddings grow linearly
-under Mean, as in FedMF; here users are also pulled toward their neighbour users, so the
-user embeddings then grow exponentially and the run stops as "diverged" (ML-100K, 10%:
-epoch 106; the summary keeps the last finite metrics).
+under Mean, as in FedMF. Users are also pulled toward their neighbour users; without the
+user clip their embeddings then grew exponentially and every -L cell of Fig. 4 under
+Mean ended as "diverged" (commit 053ad7d: epochs 111-112 on ML-100K, 84-88 on Steam).
+With it, every Fig. 4 cell stays finite.
 """
 
 from __future__ import annotations
