@@ -73,7 +73,10 @@ Simplifications of the original system (deliberate):
   applied to FedGNN.
 
 Batched over clients, gradients by hand (tested against autograd on per-client
-subgraphs). Every client holds the same theta, so all forward values that do not involve
+subgraphs). Why no graph library such as PyTorch Geometric: every client uploads its own
+gradient of the shared GNN weights, and batched autograd over all subgraphs returns that
+gradient only summed over clients; per-client backward passes would cost one pass per
+client and epoch. The hand-derived gradients give every client's in one batched pass. Every client holds the same theta, so all forward values that do not involve
 a client's own vectors are shared: b_src = W^T a_src and b_dst = W^T a_dst turn
 attention logits into dot products with raw embeddings, M = W^T W turns scores into
 t_c . y_j with t_c = M xbar_c (xbar_c = u_c + sum alpha v) and y_j = V_j + sum alpha u,
