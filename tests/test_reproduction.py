@@ -151,7 +151,7 @@ def test_fig4_fedgnn_drops_dramatically_under_spattack(fig4):
     model's level."""
     assert set(fig4.dataset) >= {"ml-100k", "steam"}
     attacked = fig4[fig4.attack != "none"]
-    assert len(attacked) == 2 * 2 * 4 * 2  # datasets x aggregators x variants x metrics
+    assert len(attacked) == fig4.dataset.nunique() * 2 * 4 * 2  # datasets x aggregators x variants x metrics
     assert (attacked.drop_pct <= -45).all(), attacked[attacked.drop_pct > -45]
     limited = attacked[attacked.attack.str.startswith("spattack-l") & (attacked.metric == "hr10")]
     assert (limited.ours <= NEAR_UNTRAINED_HR10).all(), limited
@@ -169,7 +169,7 @@ def test_fig4_spattack_is_more_effective_under_defense(fig4):
     untrained model's level (HR@10 <= NEAR_UNTRAINED_HR10) and the reported exception."""
     attacked = fig4[fig4.attack != "none"]
     final = attacked.pivot_table(index=["dataset", "attack"], columns=["metric", "defense"], values="ours")
-    assert len(final) == 8 and final.notna().all().all()
+    assert len(final) == fig4.dataset.nunique() * 4 and final.notna().all().all()
     above = final[("hr10", "median")] > final[("hr10", "mean")]
     above |= final[("ndcg10", "median")] > final[("ndcg10", "mean")]
     at_floor = final["hr10"].max(axis=1) <= NEAR_UNTRAINED_HR10

@@ -17,7 +17,7 @@ Measured (seed 0, 1 thread, 200 epochs; the final numbers equal the workflow cel
 | ML-100K | none | -0.878 / -0.893 | 16.6% | 0.5270 |
 | ML-100K | 1.0 | +1.000 / +0.999 | 0% | 0.5164 |
 
-Item nodes attend over neighbour users, whose embeddings grow to ~10x the item rows, so
+Item nodes attend over neighbour users, whose embeddings grow to 7-14x the item rows, so
 a heavy user's loss (a sum over hundreds of pairs) is steep in its own embedding and the
 plain step overshoots into a 2-cycle. See the module docstring of spattack.fedgnn.
 """

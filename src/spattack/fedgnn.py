@@ -44,8 +44,8 @@ The model, per client c:
   object of the attack) stays exactly FedMF's.
   Why the user clip: an item node carries its neighbour users' embeddings, which grow
   to 7-14x the item embeddings unclipped, so a heavy user's loss (a sum over hundreds
-  of pairs) is steep in u_c and the plain step overshoots. Unclipped, on clean Steam the user block
-  falls into a 2-cycle (cosine of consecutive steps -0.97 at epoch 200, 5% of users
+  of pairs) is steep in u_c and the plain step overshoots. Unclipped, on clean Steam the
+  user block falls into a 2-cycle (cosine of consecutive steps -0.97 at epoch 200, 5% of users
   reversing every step) and HR@10 alternates 0.585 / 0.616 at epochs 200 / 199; clipped,
   the steps stay aligned and HR@10 is 0.753 (seed 0; FedMF: 0.687). On ML-100K the clip
   costs a little (HR@10 0.516 vs 0.527). scripts/experiments/fedgnn_user_clip.py
@@ -76,7 +76,8 @@ Batched over clients, gradients by hand (tested against autograd on per-client
 subgraphs). Why no graph library such as PyTorch Geometric: every client uploads its own
 gradient of the shared GNN weights, and batched autograd over all subgraphs returns that
 gradient only summed over clients; per-client backward passes would cost one pass per
-client and epoch. The hand-derived gradients give every client's in one batched pass. Every client holds the same theta, so all forward values that do not involve
+client and epoch. The hand-derived gradients give every client's in one batched pass.
+Every client holds the same theta, so all forward values that do not involve
 a client's own vectors are shared: b_src = W^T a_src and b_dst = W^T a_dst turn
 attention logits into dot products with raw embeddings, M = W^T W turns scores into
 t_c . y_j with t_c = M xbar_c (xbar_c = u_c + sum alpha v) and y_j = V_j + sum alpha u,
