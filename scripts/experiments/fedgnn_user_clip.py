@@ -12,7 +12,7 @@ Measured (seed 0, 1 thread, 200 epochs; the final numbers equal the workflow cel
 
 | dataset | user clip | step cosine (epoch 190 / 200) | users reversing | HR@10 |
 |---|---|---|---|---|
-| Steam | none | -0.959 / -0.966 | 5.1% | 0.5849 (epoch 199: 0.6163) |
+| Steam | none | -0.959 / -0.966 | 5.1% | 0.5849 (epoch 199 in the workflow cell: 0.6163) |
 | Steam | 1.0 | +1.000 / +1.000 | 0% | 0.7530 |
 | ML-100K | none | -0.878 / -0.893 | 16.6% | 0.5270 |
 | ML-100K | 1.0 | +1.000 / +0.999 | 0% | 0.5164 |
