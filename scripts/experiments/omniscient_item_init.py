@@ -85,7 +85,7 @@ def main() -> None:
     data = Interactions.load(args.split)
     item_init = None
     if args.authors_init is not None:
-        item_init = authors_item_init(args.authors_init, data.n_items, 32)
+        item_init = authors_item_init(args.authors_init, data.n_items, RunConfig().dim)
     label = "ours" if item_init is None else f"authors' times={args.authors_init}"
     print("seed  item init              hr5     ndcg5   hr10    ndcg10  hr10(last 20)  max|V_T - V_0|")
     rows = []
