@@ -48,4 +48,5 @@ def test_run_uploads_the_given_noise_and_restores_the_attack(noise_draw):
     assert noise_draw.run(data, cfg, torch.zeros(data.n_items, 4)) == zero
     assert zero != ours
     assert noise_draw.run(data, cfg, None) == ours
-    assert spattack.Spattack.__init__.__name__ == "__init__" and spattack.Spattack.__init__.__module__ == spattack.__name__
+    restored = spattack.Spattack.__init__
+    assert restored.__name__ == "__init__" and restored.__module__ == spattack.__name__
