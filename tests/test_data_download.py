@@ -35,7 +35,7 @@ def test_mirror_copy_is_verified_and_recorded(tmp_path):
     got = fetch(TINY, tmp_path / "out", mirror=mirror)
     assert got["x.data"].read_bytes() == GOOD
     manifest = (tmp_path / "out" / "MANIFEST.tsv").read_text().splitlines()
-    assert manifest[1].split("\t")[:5] == ["x.data", str(len(GOOD)), TINY.files[0].sha256, "2", "sha256"]
+    assert manifest[1].split("\t")[:4] == ["x.data", str(len(GOOD)), TINY.files[0].sha256, "2"]
     assert _leftovers(tmp_path / "out") == ["MANIFEST.tsv", "x.data"]
 
 
@@ -123,22 +123,20 @@ def ml1m_partial(mirror) -> bytes:
         return f.read()
 
 
-def test_ml1m_structural_check(ml1m_partial, tmp_path):
-    """A truncated ratings.dat (the users 1-2999 prefix) is refused; a file with the right
-    prefix and 1,000,209 lines passes the check (its second half is synthetic here)."""
+def test_ml1m_partial_or_crlf_copy_is_refused(ml1m_partial, tmp_path):
+    """The users 1-2999 prefix is refused as truncated; a copy with Windows line endings
+    (one byte more per line) gets a hint on how to restore the original bytes."""
     mirror = _mirror_with(tmp_path, "ratings.dat", ml1m_partial, dataset="ml-1m")
-    with pytest.raises(ChecksumError, match=r"487,650 lines, expected 1,000,209 \(TRUNCATED\)"):
+    with pytest.raises(ChecksumError, match=r"TRUNCATED: 11,908,773 of 24,594,131 bytes"):
         fetch("ml-1m", tmp_path / "out", mirror=mirror)
     assert _leftovers(tmp_path / "out") == []
 
-    filler = b"3000::1::5::978300760\n" * (ML_1M.files[0].prefix_check.lines - ml1m_partial.count(b"\n"))
-    (mirror / "ml-1m" / "ratings.dat").write_bytes(ml1m_partial + filler)
-    fetch("ml-1m", tmp_path / "out", mirror=mirror)
-    assert "structure" in (tmp_path / "out" / "MANIFEST.tsv").read_text()
-
-    (mirror / "ml-1m" / "ratings.dat").write_bytes(b"9" + ml1m_partial[1:] + filler)  # wrong first byte
-    with pytest.raises(ChecksumError, match="first 11,908,773 bytes"):
-        fetch("ml-1m", tmp_path / "out2", mirror=mirror)
+    line = b"6040::1::5::978300760\n"
+    lines, rest = divmod(ML_1M.ratings.size - len(ml1m_partial), len(line))
+    same_size = ml1m_partial + line * lines + (b"9" * (rest - 1) + b"\n" if rest else b"")
+    (mirror / "ml-1m" / "ratings.dat").write_bytes(same_size.replace(b"\n", b"\r\n"))
+    with pytest.raises(ChecksumError, match="Windows line endings"):
+        fetch("ml-1m", tmp_path / "out", mirror=mirror)
 
 
 def test_steam_without_source_says_where_to_put_it(tmp_path, monkeypatch):

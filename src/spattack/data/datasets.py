@@ -4,13 +4,10 @@ Every raw file the split stage reads is listed with its sha256 (from
 shared/data/PROVENANCE.md, measured on independently sourced copies) and its size, so a
 wrong or truncated copy is caught before it is used.
 
-ML-1M's `ratings.dat` is the exception: no complete copy was available to measure its
-sha256. It is trusted when it comes out of the canonical `ml-1m.zip` (whose sha256 is
-published, see PROTOCOL.md), and otherwise checked structurally (`RatingsPrefixCheck`):
-it must have 1,000,209 lines and its first 11,908,773 bytes must hash to the sha256 of
-the verified partial file (users 1-2999) described in PROVENANCE.md §2. Both facts are
-necessary for the genuine file; together they leave only the second half of the file
-unhashed, which is the honest limit of what we can check.
+PROVENANCE.md has only a verified prefix of ML-1M's `ratings.dat` (users 1-2999). Its
+sha256 here was measured on a complete copy whose git blob id (77a7c4b1...) is the one two
+independent repositories list for their `ml-1m/ratings.dat`, and whose first 11,908,773
+bytes equal that verified prefix (docs/reproduction/README.md, "ML-1M data").
 """
 
 from __future__ import annotations
@@ -19,36 +16,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class PrefixCheck:
-    """Structural check for a file whose full sha256 is unknown.
-
-    The file must have exactly `lines` newline characters and the sha256 of its first
-    `prefix_bytes` bytes must equal `prefix_sha256`.
-    """
-
-    lines: int
-    prefix_bytes: int
-    prefix_sha256: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class RawFile:
     """One raw file the split stage needs.
 
-    `sha256`/`size` identify the genuine file; `sha256` is None only when `prefix_check`
-    is given instead. `member` is the file's name inside the dataset's archive (matched
+    `sha256`/`size` identify the genuine file. `member` is the file's name inside the dataset's archive (matched
     by its last path component, so a leading folder such as `ml-100k/` does not matter).
     """
 
     name: str
-    sha256: str | None
+    sha256: str
     size: int | None = None
-    prefix_check: PrefixCheck | None = None
-
-    def __post_init__(self) -> None:
-        if self.sha256 is None and self.prefix_check is None:
-            raise ValueError(f"{self.name}: a raw file needs a sha256 or a prefix check")
 
 
 @dataclass(frozen=True)
@@ -110,17 +87,8 @@ ML_1M = DatasetSpec(
     files=(
         RawFile(
             "ratings.dat",
-            sha256=None,
-            prefix_check=PrefixCheck(
-                lines=1_000_209,
-                prefix_bytes=11_908_773,
-                prefix_sha256="1273c4edfe3c0ff9e3a0a0d55819faeb947da0ad7df3927333b51ebefbeedc3d",
-                reason=(
-                    "the full file's sha256 is unknown; checked by line count (1,000,209) and by "
-                    "the sha256 of its first 11,908,773 bytes (the verified users 1-2999 prefix, "
-                    "PROVENANCE.md §2)"
-                ),
-            ),
+            sha256="506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f",
+            size=24_594_131,
         ),
     ),
     archive=Archive(

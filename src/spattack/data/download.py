@@ -2,7 +2,7 @@
 
 `fetch` is the only entry point. Every file is written under a temporary name in the
 destination folder, hashed while it is written, and renamed to its final name only once
-its checksum (or, for ML-1M's `ratings.dat`, its structural check) has passed. A bad
+its checksum has passed. A bad
 copy therefore never lies in the destination under its real name.
 
 Sources, in order:
@@ -13,8 +13,7 @@ Sources, in order:
   `$SPATTACK_CACHE` or pooch's user cache folder); for Steam, which Kaggle serves only
   to logged-in users, an explicit `steam_url`, or the `kaggle` CLI when it is installed.
 
-A folder's `MANIFEST.tsv` records each file's size, sha256, line count, source and how it
-was verified.
+A folder's `MANIFEST.tsv` records each file's size, sha256, line count and source.
 """
 
 from __future__ import annotations
@@ -58,12 +57,11 @@ class UnsafeArchiveError(DataError):
 
 @dataclass
 class Digest:
-    """Size, sha256 and newline count of a byte stream, plus the sha256 of a prefix."""
+    """Size, sha256 and newline count of a byte stream."""
 
     size: int
     sha256: str
     lines: int
-    prefix_sha256: str | None = None
 
 
 @dataclass
@@ -73,27 +71,23 @@ class FetchedFile:
     path: Path
     digest: Digest
     source: str
-    verified_by: str
 
 
 # ---------------------------------------------------------------------------------------
 # hashing and verified writing
 
 
-def _digest_stream(chunks: Iterable[bytes], prefix_bytes: int | None = None, sink: BinaryIO | None = None) -> Digest:
+def _digest_stream(chunks: Iterable[bytes], sink: BinaryIO | None = None) -> Digest:
     """Hash `chunks` (writing them to `sink` if given) in one pass."""
-    full, prefix = hashlib.sha256(), hashlib.sha256()
+    full = hashlib.sha256()
     size = lines = 0
     for chunk in chunks:
         if sink is not None:
             sink.write(chunk)
         full.update(chunk)
-        if prefix_bytes is not None and size < prefix_bytes:
-            prefix.update(chunk[: prefix_bytes - size])
         size += len(chunk)
         lines += chunk.count(b"\n")
-    prefix_hex = prefix.hexdigest() if prefix_bytes is not None and size >= prefix_bytes else None
-    return Digest(size, full.hexdigest(), lines, prefix_hex)
+    return Digest(size, full.hexdigest(), lines)
 
 
 def _read_chunks(stream: BinaryIO) -> Iterable[bytes]:
@@ -107,80 +101,56 @@ def sha256_of(path: str | Path) -> str:
         return _digest_stream(_read_chunks(fh)).sha256
 
 
-def _check(raw: RawFile, digest: Digest, source: str, trusted_container: bool = False) -> str:
-    """Raise ChecksumError unless `digest` is the genuine `raw` file; return how it was verified.
-
-    `trusted_container`: the file came out of an archive whose own hash was verified, which
-    vouches for members without a known sha256 (their structural check then only warns).
-    """
-    fix = (
-        f"Fix: replace {source} with a genuine copy of {raw.name} (see shared/data/PROVENANCE.md "
-        f"for the expected file), or remove it so the canonical source is used."
+def _check(raw: RawFile, digest: Digest, source: str) -> None:
+    """Raise ChecksumError unless `digest` is the genuine `raw` file."""
+    if digest.sha256 == raw.sha256 and (raw.size is None or digest.size == raw.size):
+        return
+    size_note = ""
+    if raw.size is not None and digest.size == raw.size + digest.lines:
+        size_note = (f" It has one byte more per line than the genuine file: Windows line endings? "
+                     f"`tr -d '\\r' < FILE > {raw.name}` restores the original.")
+    elif raw.size is not None and digest.size < raw.size:
+        size_note = f" The file is TRUNCATED: {digest.size:,} of {raw.size:,} bytes."
+    elif raw.size is not None and digest.size != raw.size:
+        size_note = f" Its size is {digest.size:,} bytes, expected {raw.size:,}."
+    raise ChecksumError(
+        f"checksum mismatch for {raw.name} from {source}: expected sha256 {raw.sha256}, "
+        f"got {digest.sha256}.{size_note} Fix: replace {source} with a genuine copy of {raw.name} "
+        f"(see shared/data/PROVENANCE.md for the expected file), or remove it so the canonical "
+        f"source is used."
     )
-    if raw.sha256 is not None:
-        if digest.sha256 == raw.sha256 and (raw.size is None or digest.size == raw.size):
-            return "sha256"
-        size_note = ""
-        if raw.size is not None and digest.size < raw.size:
-            size_note = f" The file is TRUNCATED: {digest.size:,} of {raw.size:,} bytes."
-        elif raw.size is not None and digest.size != raw.size:
-            size_note = f" Its size is {digest.size:,} bytes, expected {raw.size:,}."
-        raise ChecksumError(
-            f"checksum mismatch for {raw.name} from {source}: expected sha256 {raw.sha256}, "
-            f"got {digest.sha256}.{size_note} {fix}"
-        )
-    pc = raw.prefix_check
-    problems = []
-    if digest.lines != pc.lines:
-        kind = "TRUNCATED" if digest.lines < pc.lines else "too long"
-        problems.append(f"it has {digest.lines:,} lines, expected {pc.lines:,} ({kind})")
-    if digest.prefix_sha256 != pc.prefix_sha256:
-        got = digest.prefix_sha256 or f"none (file shorter than {pc.prefix_bytes:,} bytes)"
-        problems.append(
-            f"the sha256 of its first {pc.prefix_bytes:,} bytes is {got}, expected {pc.prefix_sha256}"
-        )
-    if not problems:
-        return f"structure ({pc.lines:,} lines + sha256 of first {pc.prefix_bytes:,} bytes)"
-    message = f"{raw.name} from {source} failed its check ({pc.reason}): " + "; ".join(problems) + "."
-    if trusted_container:
-        log.warning("%s Accepted because its archive's hash was verified.", message)
-        return "archive hash (structural check FAILED, see log)"
-    raise ChecksumError(f"{message} {fix}")
 
 
-def _write_verified(chunks: Iterable[bytes], target: Path, raw: RawFile, source: str,
-                    trusted_container: bool = False) -> FetchedFile:
+def _write_verified(chunks: Iterable[bytes], target: Path, raw: RawFile, source: str) -> FetchedFile:
     """Stream `chunks` to a temp file beside `target`, verify, then rename into place.
 
     On any failure the temp file is removed and `target` is left untouched."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = raw.prefix_check.prefix_bytes if raw.prefix_check else None
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as sink:
-            digest = _digest_stream(chunks, prefix, sink)
-        how = _check(raw, digest, source, trusted_container)
+            digest = _digest_stream(chunks, sink)
+        _check(raw, digest, source)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("%s: %s bytes, sha256 %s, verified by %s (from %s)", target, f"{digest.size:,}", digest.sha256, how, source)
-    return FetchedFile(target, digest, source, how)
+    log.info("%s: %s bytes, sha256 %s, verified (from %s)", target, f"{digest.size:,}", digest.sha256, source)
+    return FetchedFile(target, digest, source)
 
 
 def _verify_existing(path: Path, raw: RawFile) -> FetchedFile | None:
     """A FetchedFile for an already present, valid `path`; None if it is absent or invalid."""
     if not path.is_file():
         return None
-    prefix = raw.prefix_check.prefix_bytes if raw.prefix_check else None
     with open(path, "rb") as fh:
-        digest = _digest_stream(_read_chunks(fh), prefix)
+        digest = _digest_stream(_read_chunks(fh))
     try:
-        how = _check(raw, digest, str(path))
+        _check(raw, digest, str(path))
     except ChecksumError as err:
         log.warning("existing %s is not valid and will be replaced: %s", path, err)
         return None
-    return FetchedFile(path, digest, "already present", how)
+    return FetchedFile(path, digest, "already present")
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,7 +198,7 @@ def check_archive(archive: str | Path, dest: str | Path) -> list[zipfile.ZipInfo
     return infos
 
 
-def extract_verified(archive: str | Path, raw: RawFile, dest: str | Path, trusted: bool) -> FetchedFile:
+def extract_verified(archive: str | Path, raw: RawFile, dest: str | Path) -> FetchedFile:
     """Extract the member named `raw.name` (in any folder) of zip `archive` into `dest`, verified."""
     dest = Path(dest)
     infos = check_archive(archive, dest)
@@ -241,15 +211,15 @@ def extract_verified(archive: str | Path, raw: RawFile, dest: str | Path, truste
     source = f"{archive}!{matches[0].filename}"
     with zipfile.ZipFile(archive) as zf, zf.open(matches[0]) as member:
         try:
-            return _write_verified(_read_chunks(member), dest / raw.name, raw, source, trusted)
+            return _write_verified(_read_chunks(member), dest / raw.name, raw, source)
         except zipfile.BadZipFile as err:  # CRC error of a corrupted member
             raise ChecksumError(f"{source} is corrupted ({err}); fetch the archive again") from err
 
 
-def _archive_hash_ok(path: Path, archive: Archive | None) -> bool:
-    """Check a local archive against its known hash; False when there is no hash to check."""
+def _check_archive_hash(path: Path, archive: Archive | None) -> None:
+    """Raise ChecksumError if a local canonical archive does not have its known hash."""
     if archive is None or archive.known_hash is None or path.name != archive.filename:
-        return False
+        return
     alg, expected = archive.known_hash.split(":", 1)
     h = hashlib.new(alg)
     with open(path, "rb") as fh:
@@ -260,7 +230,6 @@ def _archive_hash_ok(path: Path, archive: Archive | None) -> bool:
             f"checksum mismatch for archive {path}: expected {archive.known_hash}, got {alg}:{h.hexdigest()}. "
             f"Fix: replace it with the file from {archive.url}."
         )
-    return True
 
 
 def _archive_names(spec: DatasetSpec) -> list[str]:
@@ -297,8 +266,8 @@ def _from_mirror(spec: DatasetSpec, raw: RawFile, mirror: Path, dest: Path) -> F
     for name in _archive_names(spec):
         archive = folder / name
         if archive.is_file():
-            trusted = _archive_hash_ok(archive, spec.archive)
-            return extract_verified(archive, raw, dest, trusted)
+            _check_archive_hash(archive, spec.archive)
+            return extract_verified(archive, raw, dest)
     extra = ""
     partial = sorted(p.name for p in folder.glob("*PARTIAL*")) if folder.is_dir() else []
     if partial:
@@ -352,18 +321,18 @@ def _steam_via_kaggle(spec: DatasetSpec, raw: RawFile, dest: Path) -> FetchedFil
             f"{(proc.stderr or proc.stdout).strip()[-500:]}. Configure the Kaggle CLI credentials "
             f"(see https://www.kaggle.com/docs/api), or put {raw.name} at {_where_to_put(spec, raw, None)}."
         )
-    return extract_verified(archive, raw, dest, trusted=False)
+    return extract_verified(archive, raw, dest)
 
 
 def _download(spec: DatasetSpec, raw: RawFile, dest: Path, steam_url: str | None) -> FetchedFile:
     if spec.archive is not None:
         archive = _retrieve(spec.archive.url, spec.archive.known_hash, spec.archive.filename, spec, raw)
-        return extract_verified(archive, raw, dest, trusted=spec.archive.known_hash is not None)
+        return extract_verified(archive, raw, dest)
     if steam_url:
         name = steam_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or raw.name
         if name.lower().endswith(".zip"):
             archive = _retrieve(steam_url, None, name, spec, raw)
-            return extract_verified(archive, raw, dest, trusted=False)
+            return extract_verified(archive, raw, dest)
         path = _retrieve(steam_url, f"sha256:{raw.sha256}" if raw.sha256 else None, raw.name, spec, raw)
         with open(path, "rb") as fh:
             return _write_verified(_read_chunks(fh), dest / raw.name, raw, steam_url)
@@ -381,8 +350,8 @@ def _download(spec: DatasetSpec, raw: RawFile, dest: Path, steam_url: str | None
 
 
 def _write_manifest(dest: Path, fetched: list[FetchedFile]) -> None:
-    lines = ["file\tbytes\tsha256\tlines\tverified_by\tsource"]
-    lines += [f"{f.path.name}\t{f.digest.size}\t{f.digest.sha256}\t{f.digest.lines}\t{f.verified_by}\t{f.source}"
+    lines = ["file\tbytes\tsha256\tlines\tsource"]
+    lines += [f"{f.path.name}\t{f.digest.size}\t{f.digest.sha256}\t{f.digest.lines}\t{f.source}"
               for f in fetched]
     tmp = dest / f".{MANIFEST}.part"
     tmp.write_text("\n".join(lines) + "\n")
