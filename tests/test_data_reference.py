@@ -3,7 +3,7 @@
 import pytest
 
 from spattack.data import make_split
-from spattack.data.reference import compare, main
+from spattack.data.reference import compare, main, match_table
 
 
 @pytest.mark.parametrize("dataset,n_users", [("ml-100k", 943), ("steam", 3753)])
@@ -39,3 +39,11 @@ def test_cli_prints_match_table(mirror, reference_splits, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| ml-100k | paper | 943 | 943 | 943/943 (100.00%)" in out
     assert (tmp_path / "m.csv").read_text().startswith("dataset,mode,")
+
+
+def test_match_table_counts_stay_integers_when_a_dataset_lacks_some():
+    """ML-1M has no reference train.txt: its train counts are empty, the others' stay 943."""
+    table = match_table({"ml-100k": {"train_matched": 943, "train_checked": 943, "test_matched": 943},
+                         "ml-1m": {"part_inside": 6040, "part_checked": 6040, "test_matched": 6040}})
+    csv = table.to_csv(index=False)
+    assert ",6040,6040," in csv and "943.0" not in csv and "6040.0" not in csv

@@ -152,10 +152,14 @@ def match_table(results: dict[str, dict]) -> pd.DataFrame:
             "train_part1pct_inside": _pct(g("part_inside", 0), g("part_checked")),
             "train_bytes_identical": _identical(r, "train"),
             "test_bytes_identical": _identical(r, "test"),
-            **{k: g(k) for k in ("test_matched", "test_checked", "train_matched", "train_order_matched",
-                                 "train_checked", "part_inside", "part_checked", "part_is_test")},
+            **{k: g(k) for k in COUNT_COLUMNS},
         })
-    return pd.DataFrame(rows)
+    # nullable integers: a count that does not apply to a dataset stays empty, not 943.0
+    return pd.DataFrame(rows).astype({k: "Int64" for k in COUNT_COLUMNS})
+
+
+COUNT_COLUMNS = ("test_matched", "test_checked", "train_matched", "train_order_matched", "train_checked",
+                 "part_inside", "part_checked", "part_is_test")
 
 
 SUMMARY_COLUMNS = ["dataset", "mode", "users_ours", "users_ref", "test_item_match", "train_set_match",
