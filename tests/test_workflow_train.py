@@ -80,3 +80,14 @@ def test_seeds_from_the_command_line(repo_root, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert "results/runs/ml-100k/fedmf/none/mean/rho0/start0/seed1/metrics.csv" in out
+
+
+def test_nested_experiment_from_the_command_line(repo_root, tmp_path):
+    """A whole experiment given on the command line: its numbers arrive as strings and must
+    be read as numbers (ratio 3 -> the rho3 cells)."""
+    proc = snakemake(repo_root, tmp_path, "-n", "table3", "--config", "mirror=/nonexistent", "datasets=[ml-100k]",
+                     "experiments={table3: {model: fedmf, defense: mean, ratio: 3, attacks: [none, spattack-o-d]}}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "results/runs/ml-100k/fedmf/spattack-o-d/mean/rho3/start0/seed0/metrics.csv" in out
+    assert "results/runs/ml-100k/fedmf/fang/" not in out

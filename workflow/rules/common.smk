@@ -6,9 +6,11 @@ from snakemake.utils import validate
 
 
 def _numbers_in_lists(value):
-    """--config seeds=[0,1,2] arrives as strings; read list items that are numbers as numbers."""
+    """--config seeds=[0,1,2] or experiments={table3: {ratio: 3, ...}} arrive with their
+    list items and nested values as strings; read those that are numbers as numbers.
+    (Top-level values arrive typed.)"""
     if isinstance(value, dict):
-        return {k: _numbers_in_lists(v) for k, v in value.items()}
+        return {k: _as_number(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_as_number(v) for v in value]
     return value
