@@ -91,6 +91,17 @@ def _timed(times: EpochTimes, name: str, device: torch.device):
     setattr(times, name, getattr(times, name) + time.perf_counter() - t0)
 
 
+def attack_context(data: Interactions, cfg: RunConfig, model, device: torch.device) -> AttackContext:
+    """What the attack of `cfg` knows about the run: sizes, popularity, defense, seed."""
+    n_mal = n_malicious(data.n_users, cfg.ratio) if cfg.attack != "none" else 0
+    return AttackContext(
+        n_benign=data.n_users, n_malicious=n_mal, n_items=data.n_items, dim=cfg.dim,
+        popularity=data.popularity, max_items_per_client=model.pairs.max_items_per_client,
+        profile_size=int(np.median(data.train_counts)), defense=cfg.defense, grad_limit=cfg.grad_limit,
+        lr=cfg.lr, l2=cfg.l2, init_std=cfg.init_std, seed=cfg.seed + 1000, device=device,
+        dense_dim=getattr(model, "dense_dim", 0))
+
+
 def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunResult:
     """Train `cfg.model` on `data` under `cfg.attack` and `cfg.defense`.
 
@@ -106,13 +117,8 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
     model = MODELS[cfg.model](data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
-    n_mal = n_malicious(data.n_users, cfg.ratio) if cfg.attack != "none" else 0
-    ctx = AttackContext(
-        n_benign=data.n_users, n_malicious=n_mal, n_items=data.n_items, dim=cfg.dim,
-        popularity=data.popularity, max_items_per_client=model.pairs.max_items_per_client,
-        profile_size=int(np.median(data.train_counts)), defense=cfg.defense, grad_limit=cfg.grad_limit,
-        lr=cfg.lr, l2=cfg.l2, init_std=cfg.init_std, seed=cfg.seed + 1000, device=device,
-        dense_dim=getattr(model, "dense_dim", 0))
+    ctx = attack_context(data, cfg, model, device)
+    n_mal = ctx.n_malicious
     attack = make_attack(cfg.attack, ctx)
     agg_params = cfg.aggregator_params(n_mal)
     evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed + 2000, device)
