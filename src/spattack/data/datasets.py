@@ -7,7 +7,7 @@ wrong or truncated copy is caught before it is used.
 PROVENANCE.md has only a verified prefix of ML-1M's `ratings.dat` (users 1-2999). Its
 sha256 here was measured on a complete copy whose git blob id (77a7c4b1...) is the one two
 independent repositories list for their `ml-1m/ratings.dat`, and whose first 11,908,773
-bytes equal that verified prefix (docs/reproduction/README.md, "ML-1M data").
+bytes equal that verified prefix (docs/reproduction/README.md, ML-1M section).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 class RawFile:
     """One raw file the split stage needs.
 
-    `sha256`/`size` identify the genuine file. `member` is the file's name inside the dataset's archive (matched
-    by its last path component, so a leading folder such as `ml-100k/` does not matter).
+    `sha256`/`size` identify the genuine file. `name` is also its name inside the
+    dataset's archive (matched by its last path component, so a leading folder such as
+    `ml-100k/` does not matter).
     """
 
     name: str

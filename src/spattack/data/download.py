@@ -2,8 +2,8 @@
 
 `fetch` is the only entry point. Every file is written under a temporary name in the
 destination folder, hashed while it is written, and renamed to its final name only once
-its checksum has passed. A bad
-copy therefore never lies in the destination under its real name.
+its checksum has passed. A bad copy therefore never lies in the destination under its
+real name.
 
 Sources, in order:
 - `mirror` given: `<mirror>/<dataset>/<file>` (also `<file>.gz`), else an archive in
@@ -333,7 +333,7 @@ def _download(spec: DatasetSpec, raw: RawFile, dest: Path, steam_url: str | None
         if name.lower().endswith(".zip"):
             archive = _retrieve(steam_url, None, name, spec, raw)
             return extract_verified(archive, raw, dest)
-        path = _retrieve(steam_url, f"sha256:{raw.sha256}" if raw.sha256 else None, raw.name, spec, raw)
+        path = _retrieve(steam_url, f"sha256:{raw.sha256}", raw.name, spec, raw)
         with open(path, "rb") as fh:
             return _write_verified(_read_chunks(fh), dest / raw.name, raw, steam_url)
     if spec.kaggle is not None:
