@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spattack.attacks import spattack
-from spattack.simulation import RunConfig
+from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
 
 
@@ -50,3 +50,24 @@ def test_run_uploads_the_given_noise_and_restores_the_attack(noise_draw):
     assert noise_draw.run(data, cfg, None) == ours
     restored = spattack.Spattack.__init__
     assert restored.__name__ == "__init__" and restored.__module__ == spattack.__name__
+
+
+def _load_script(repo_root, name):
+    path = repo_root / "scripts" / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_leaky_sum_changes_spattack_o_only_when_rows_leak(repo_root):
+    leaky = _load_script(repo_root, "leaky_omniscient_sum")
+    data = synthetic_interactions()
+    assert leaky.twice_drawn_negatives(data, 0).numel() > 0
+    cfg = RunConfig(attack="spattack-o-d", ratio=5.0, epochs=40, dim=4, eval_negatives=20, device="cpu")
+    sealed = simulate(data, cfg, progress=False).summary["final"]
+    original = spattack.Spattack.uploads
+    assert leaky.run(data, cfg, 0.0) == sealed
+    assert spattack.Spattack.uploads is original
+    assert leaky.run(data, cfg, 1.0) != sealed
+    assert leaky.run(data, cfg, 1.0) == leaky.run(data, cfg, 1.0)
