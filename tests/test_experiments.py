@@ -71,3 +71,16 @@ def test_leaky_sum_changes_spattack_o_only_when_rows_leak(repo_root):
     assert spattack.Spattack.uploads is original
     assert leaky.run(data, cfg, 1.0) != sealed
     assert leaky.run(data, cfg, 1.0) == leaky.run(data, cfg, 1.0)
+
+
+def test_repeated_index_race_finds_every_twice_drawn_negative(repo_root):
+    race = _load_script(repo_root, "repeated_index_race")
+    leaky = _load_script(repo_root, "leaky_omniscient_sum")
+    data = synthetic_interactions()
+    result = race.measure(race.client_layouts(data, 0), data.n_items, 4, "cpu")
+    assert result["repeated_runs"] == leaky.twice_drawn_negatives(data, 0).numel() > 0
+    assert 0.0 <= result["first_wins_fraction"] <= 1.0
+    first, survived = race.survivors(torch.tensor([0, 2, 2, 5, 7, 7, 7]), 8, 3)
+    assert first.tolist() == [1, 4]
+    # whichever row survives, it is one of the run's own rows
+    assert ((survived[0] >= 1) & (survived[0] <= 2)).all() and ((survived[1] >= 4) & (survived[1] <= 6)).all()
