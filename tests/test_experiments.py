@@ -10,13 +10,18 @@ from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
 
 
-@pytest.fixture(scope="module")
-def noise_draw(repo_root):
-    path = repo_root / "scripts" / "experiments" / "limited_noise_draw.py"
-    spec = importlib.util.spec_from_file_location("limited_noise_draw", path)
+def _load_script(repo_root, name):
+    """Import scripts/experiments/<name>.py as a module."""
+    path = repo_root / "scripts" / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def noise_draw(repo_root):
+    return _load_script(repo_root, "limited_noise_draw")
 
 
 def test_cuda_normal_matches_published_cuda_output(noise_draw):
@@ -50,14 +55,6 @@ def test_run_uploads_the_given_noise_and_restores_the_attack(noise_draw):
     assert noise_draw.run(data, cfg, None) == ours
     restored = spattack.Spattack.__init__
     assert restored.__name__ == "__init__" and restored.__module__ == spattack.__name__
-
-
-def _load_script(repo_root, name):
-    path = repo_root / "scripts" / "experiments" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_leaky_sum_changes_spattack_o_only_when_rows_leak(repo_root):

@@ -3,8 +3,8 @@
 The authors' server sums the benign rows with an indexed `+=`, which does not accumulate
 repeated indices. A client that drew a negative twice uploads two rows for that item: one
 with only the L2 term, one with the pair gradient too. Which write survives the `+=` is
-unspecified; the sequential CPU loop keeps the last (the pair row, so only an L2 term
-leaks), a GPU kernel writes both rows concurrently. When the first survives, the pair
+unspecified; on CPU the last (the pair row, so only an L2 term leaks) survives almost
+always (repeated_index_race.py), a GPU kernel writes both rows concurrently. When the first survives, the pair
 gradient is missing from the sum the omniscient attacker cancels. This runs one
 Spattack-O cell in which, every epoch, each such (client, item) row leaks its pair
 gradient with probability `--leak-fraction` (1.0: the worst case, every one leaks).
