@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 import torch
 
-from spattack.attacks import spattack
+from spattack.attacks import model_poisoning, spattack
 from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
 
@@ -81,3 +81,16 @@ def test_repeated_index_race_finds_every_twice_drawn_negative(repo_root):
     assert first.tolist() == [1, 4]
     # whichever row survives, it is one of the run's own rows
     assert ((survived[0] >= 1) & (survived[0] <= 2)).all() and ((survived[1] >= 4) & (survived[1] <= 6)).all()
+
+
+def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
+    sampled = _load_script(repo_root, "fang_sampled_stats")
+    data = synthetic_interactions()
+    cfg = RunConfig(attack="fang", ratio=5.0, epochs=20, dim=4, eval_negatives=20, device="cpu")
+    plain = simulate(data, cfg, progress=False).summary["final"]
+    saved = model_poisoning.Fang.stats, model_poisoning.Fang.low, model_poisoning.Fang.high
+    assert sampled.run(data, cfg, sample=10**6) == plain
+    assert (model_poisoning.Fang.stats, model_poisoning.Fang.low, model_poisoning.Fang.high) == saved
+    few = sampled.run(data, cfg, sample=3)
+    assert few != plain and few == sampled.run(data, cfg, sample=3)
+    assert sampled.run(data, cfg, sample=10**6, scale=-1.0) != plain
