@@ -94,3 +94,5 @@ def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
     few = sampled.run(data, cfg, sample=3)
     assert few != plain and few == sampled.run(data, cfg, sample=3)
     assert sampled.run(data, cfg, sample=10**6, scale=-1.0) != plain
+    assert sampled.first_round_sign_agreement(data, cfg, sample=10**6) == 1.0
+    assert 0.0 < sampled.first_round_sign_agreement(data, cfg, sample=3) < 1.0

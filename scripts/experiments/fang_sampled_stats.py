@@ -23,6 +23,8 @@ Measured (Mean, 3%, seed 0, 200 epochs; HR@10, paper in brackets; 2 threads):
 | all clients, k = -1          | 0.5270           |                | 0.7191         |
 
 Seeds 1 and 2 at 50 clients, k = 1.5: ML-100K 0.3393 and 0.3404; seed 1: ML-1M 0.4267.
+First round, 50 clients (`--first-round`): the sampled mean has the full mean's sign on
+64.3% of ML-100K's coordinates, 59.0% of ML-1M's and 14.9% of Steam's.
 "All clients" is `--sample` at least the number of benign clients: then the cell equals
 the plain `fang` cell. A negative k is Yu et al.'s sign (mean + u * sign(mean) * std, a
 push along the benign gradient): it helps training instead of hurting it.
@@ -32,9 +34,9 @@ import argparse
 
 import torch
 
-from spattack.attacks import model_poisoning
+from spattack.attacks import make_attack, model_poisoning
 from spattack.interactions import Interactions
-from spattack.simulation import RunConfig, simulate
+from spattack.simulation import MODELS, RunConfig, attack_context, simulate
 from spattack.updates import SparseUpdates
 
 
@@ -64,6 +66,19 @@ def run(data: Interactions, cfg: RunConfig, sample: int, scale: float = 1.0) -> 
         fang.stats, fang.low, fang.high = saved
 
 
+def first_round_sign_agreement(data: Interactions, cfg: RunConfig, sample: int) -> float:
+    """Share of the first round's coordinates (items with benign rows) where the sampled
+    mean has the sign of the mean over all benign clients."""
+    device = torch.device("cpu")
+    model = MODELS[cfg.model](data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
+    fang = make_attack("fang", attack_context(data, cfg, model, device))
+    with torch.no_grad():
+        benign = model.client_step()
+        full, sampled = fang.stats(benign), sampled_stats(sample, cfg.seed)(fang, benign)
+    has_rows = torch.bincount(benign.items, minlength=data.n_items) > 0
+    return (torch.sign(sampled.mean) == torch.sign(full.mean))[has_rows].float().mean().item()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("split", help="folder with train.tsv/test.tsv/users.tsv/items.tsv")
@@ -71,8 +86,14 @@ def main() -> None:
     p.add_argument("--scale", type=float, default=1.0, help="multiplies Fang's u range [3, 4]; negative: Yu et al.'s sign")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--first-round", action="store_true",
+                   help="only print how often the sampled mean's sign matches the full one in round 1")
     args = p.parse_args()
     cfg = RunConfig(attack="fang", ratio=3.0, seed=args.seed, threads=args.threads)
+    if args.first_round:
+        agree = first_round_sign_agreement(Interactions.load(args.split), cfg, args.sample)
+        print(f"{args.split} sample {args.sample}: sign of the mean agrees on {100 * agree:.1f}% of coordinates")
+        return
     final = run(Interactions.load(args.split), cfg, args.sample, args.scale)
     print(f"{args.split} sample {args.sample} scale {args.scale} seed {args.seed}: "
           + " ".join(f"{k} {v:.4f}" for k, v in final.items() if k != "epoch"))
