@@ -2,12 +2,14 @@
 
 import importlib.util
 
+import pandas as pd
 import pytest
 import torch
 
 from spattack.attacks import model_poisoning, spattack
 from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
+from spattack.tables import paper_values
 
 
 def _load_script(repo_root, name):
@@ -96,3 +98,28 @@ def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
     assert sampled.run(data, cfg, sample=10**6, scale=-1.0) != plain
     assert sampled.first_round_sign_agreement(data, cfg, sample=10**6) == 1.0
     assert 0.0 < sampled.first_round_sign_agreement(data, cfg, sample=3) < 1.0
+
+
+def test_paper_clean_reference_recovers_the_clean_of_consistent_percentages(repo_root):
+    ref = _load_script(repo_root, "paper_clean_reference")
+    rows = [("d", "none", "hr10", 0.4000, None)]
+    for attack, value in [("lie", 0.3921), ("fang", 0.2801), ("spattack-o-d", 0.0951)]:
+        rows.append(("d", attack, "hr10", value, round(100 * (value / 0.4 - 1))))
+    table = pd.DataFrame(rows, columns=["dataset", "attack", "metric", "paper", "paper_drop_pct"])
+    common = ref.common_reference(ref.clean_intervals(table))
+    assert common.printed_inside.all() and (common.fits_printed == common.cells).all()
+    assert (common.lo <= 0.4).all() and (common.hi >= 0.4).all()
+    table.loc[table.attack == "lie", "paper_drop_pct"] = -5  # a drop computed from another Clean
+    cells = ref.clean_intervals(table)
+    assert cells.set_index("attack").fits_printed.to_dict() == {"lie": False, "fang": True, "spattack-o-d": True}
+
+
+def test_paper_baseline_percentages_use_a_clean_of_their_own(repo_root):
+    ref = _load_script(repo_root, "paper_clean_reference")
+    common = ref.common_reference(ref.clean_intervals(paper_values("table3")))
+    by_group = common.groupby("group")[["cells", "fits_printed", "printed_inside"]].sum()
+    assert by_group.loc["spattack"].tolist() == [48, 48, 12]
+    assert by_group.loc["baseline"].tolist() == [72, 21, 1]
+    assert (common.lo <= common.hi).all()  # one Clean fits each group's percentages at once
+    ml100k = common[(common.dataset == "ml-100k") & (common.group == "baseline")].set_index("metric")
+    assert (ml100k.fits_printed == 0).all() and (ml100k.lo > ml100k.printed).all()
