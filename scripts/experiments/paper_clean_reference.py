@@ -8,10 +8,6 @@ and column group (the six baselines; the four Spattack variants) and says whethe
 printed Clean (also up to its own rounding) lies in them.
 
     python scripts/experiments/paper_clean_reference.py
-    python scripts/experiments/paper_clean_reference.py --split results/data/ml-100k --seeds 10
-
-The second form also trains clean FedMF cells (RunConfig defaults, 1 thread) for seeds
-0 .. N-1 and prints the mean, std and max of their final metrics.
 
 Result on the paper's numbers (src/spattack/paperdata/table3.csv, checked against the
 paper's text by tests/test_tables.py):
@@ -24,20 +20,13 @@ paper's text by tests/test_tables.py):
   (Steam nDCG@10 is the exception). ML-100K: HR@5 0.2591-0.2605, nDCG@5 0.1750-0.1756,
   HR@10 0.4178-0.4188, nDCG@10 0.2249-0.2263 (printed 0.2513, 0.1643, 0.4051, 0.2131).
   So the baseline columns were measured against a Clean run of their own, apart from the
-  runs of the Spattack columns (docs/reproduction/README.md, Table 3 section).
-- Our clean ML-100K cells, seeds 0-9 (--split results/data/ml-100k --seeds 10): HR@10
-  0.4047 +- 0.0049 (max 0.4115), nDCG@10 0.2171 +- 0.0028 (max 0.2217), nDCG@5 max
-  0.1743, HR@5 max 0.2619. The baselines' Clean lies above all ten on three metrics.
+  runs of the Spattack columns.
+
+How that Clean compares with our clean cells: docs/reproduction/README.md, Table 3 section.
 """
 
-import argparse
-import json
-
 import pandas as pd
-import torch
 
-from spattack.interactions import Interactions
-from spattack.simulation import RunConfig, simulate
 from spattack.tables import paper_values
 
 HALF_UNIT = 5e-5  # half the last printed decimal of a value
@@ -67,30 +56,13 @@ def common_reference(cells: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def clean_finals(split: str, seeds: int) -> pd.DataFrame:
-    """Final metrics of clean FedMF cells (RunConfig defaults) for seeds 0 .. seeds-1."""
-    torch.set_num_threads(1)
-    data = Interactions.load(split)
-    rows = [simulate(data, RunConfig(attack="none", seed=s, device="cpu", threads=1), progress=False).summary["final"]
-            for s in range(seeds)]
-    return pd.DataFrame(rows).drop(columns="epoch")
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", help="also train clean cells on this split folder (dataset = its name)")
-    p.add_argument("--seeds", type=int, default=10)
-    args = p.parse_args()
     ref = common_reference(clean_intervals(paper_values("table3")))
     pd.set_option("display.width", 120)
     print(ref.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     for group, part in ref.groupby("group"):
         print(f"{group}: printed Clean fits {part.fits_printed.sum()} of {part.cells.sum()} percentages; "
               f"inside the common interval for {part.printed_inside.sum()} of {len(part)} dataset-metric pairs")
-    if args.split:
-        ours = clean_finals(args.split, args.seeds)
-        print(json.dumps({"seeds": args.seeds, "mean": ours.mean().round(4).to_dict(),
-                          "std": ours.std().round(4).to_dict(), "max": ours.max().round(4).to_dict()}))
 
 
 if __name__ == "__main__":
