@@ -109,7 +109,9 @@ def test_unsafe_archive_member_is_rejected(tmp_path, evil):
     assert not (tmp_path / "work" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 
 
-def test_missing_ml1m_names_the_file_and_folder(mirror, tmp_path):
+def test_missing_ml1m_names_the_file_and_folder(tmp_path):
+    """A mirror of its own: the shared one now holds the complete ratings.dat."""
+    mirror = _mirror_with(tmp_path, "ratings.PARTIAL-users-1-2999.dat.gz", b"not used", dataset="ml-1m")
     with pytest.raises(MissingRawFileError) as err:
         fetch("ml-1m", tmp_path / "out", mirror=mirror)
     msg = str(err.value)
