@@ -114,18 +114,18 @@ def test_long_tail_items_spanning_many_buckets():
 @pytest.mark.parametrize("name,params", [("median", {}), ("trimmed_mean", {"f": 3}), ("krum", {"f": 2})])
 def test_torch_kernels_give_the_same_result(name, params, monkeypatch):
     """The torch sort/selection used on CUDA, exercised on CPU."""
-    import spattack.aggregators as agg
+    from spattack.aggregators import groups
     items, grads = random_uploads(4)
     fast = run(name, items, grads, 40, **params)
-    monkeypatch.setattr(agg, "NUMPY_ON_CPU", False)
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", False)
     np.testing.assert_array_equal(run(name, items, grads, 40, **params), fast)
 
 
 @pytest.mark.parametrize("numpy_on_cpu", [True, False])
 def test_krum_block_mixing_neighbour_counts(numpy_on_cpu, monkeypatch):
     """Items with 9 and 10 rows share a block; with f = 7 they score 2 and 1 neighbours."""
-    import spattack.aggregators as agg
-    monkeypatch.setattr(agg, "NUMPY_ON_CPU", numpy_on_cpu)
+    from spattack.aggregators import groups
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
     rng = np.random.default_rng(0)
     items = torch.as_tensor(rng.permutation(np.repeat(np.arange(6), [9, 10, 9, 10, 9, 10])))
     grads = torch.as_tensor(rng.normal(size=(len(items), 3)))
@@ -133,9 +133,9 @@ def test_krum_block_mixing_neighbour_counts(numpy_on_cpu, monkeypatch):
 
 
 def test_krum_splits_large_buckets_into_blocks(monkeypatch):
-    import spattack.aggregators as agg
+    from spattack.aggregators import distance
     items, grads = random_uploads(5)
-    monkeypatch.setattr(agg, "KRUM_BLOCK_ELEMENTS", 1)  # one item per block
+    monkeypatch.setattr(distance, "KRUM_BLOCK_ELEMENTS", 1)  # one item per block
     np.testing.assert_allclose(run("krum", items, grads, 40, f=1), reference("krum", items, grads, 40, f=1))
 
 
@@ -183,39 +183,39 @@ def test_krum_two_rows_tie_exactly_so_the_first_wins(dtype):
 
 
 def attacked_uploads(seed, n_items=30, d=4, n_attackers=40, integer=False, dtype=torch.float64):
-    """Benign rows, plus on most items one row repeated by every attacker (as Spattack-D
-    uploads), shuffled."""
+    """Benign rows, plus on most items one row sent by every attacker (as Spattack-D
+    uploads it), as a weighted batch (items, grads, counts), shuffled."""
     rng = np.random.default_rng(seed)
     def draw(size):
         return rng.integers(-2, 3, size=size).astype(float) if integer else rng.normal(size=size)
     counts = rng.choice([0, 1, 2, 3, 5, 9, 20], size=n_items)
     attacked = np.flatnonzero(rng.random(n_items) < 0.8)
-    target = draw((n_items, d))
-    items = np.concatenate([np.repeat(np.arange(n_items), counts)] + [attacked] * n_attackers)
-    grads = np.concatenate([draw((counts.sum(), d))] + [target[attacked]] * n_attackers)
+    items = np.concatenate([np.repeat(np.arange(n_items), counts), attacked])
+    grads = np.concatenate([draw((counts.sum(), d)), draw((attacked.size, d))])
+    weight = np.concatenate([np.ones(counts.sum(), dtype=np.int64), np.full(attacked.size, n_attackers)])
     perm = rng.permutation(len(items))
-    return torch.as_tensor(items[perm]), torch.as_tensor(grads[perm], dtype=dtype)
+    return torch.as_tensor(items[perm]), torch.as_tensor(grads[perm], dtype=dtype), torch.as_tensor(weight[perm])
+
+
+def expand(items, grads, counts):
+    return items.repeat_interleave(counts), grads.repeat_interleave(counts, dim=0)
 
 
 @pytest.mark.parametrize("f", [0, 1, 5, 40, 60])
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("integer", [False, True])
-def test_krum_on_repeated_attacker_rows_matches_the_loop(f, seed, integer):
-    """Mostly repeated rows take the distinct-rows path; it picks what the loop picks,
-    exact ties (integer rows) included."""
-    from spattack import aggregators
-    items, grads = attacked_uploads(seed, integer=integer)
-    distinct_items = aggregators._distinct_rows(aggregators._Groups.of(items, grads, 30))[0]
-    assert distinct_items.unique().numel() >= 10  # items that take the distinct-rows path
-    np.testing.assert_array_equal(run("krum", items, grads, 30, f=f), reference("krum", items, grads, 30, f=f))
+def test_krum_on_attacker_rows_with_counts_matches_the_loop(f, seed, integer):
+    """Krum on rows sent by 40 attackers at once picks what the loop picks on the 40
+    copies, exact ties (integer rows) included."""
+    items, grads, counts = attacked_uploads(seed, integer=integer)
+    np.testing.assert_array_equal(run("krum", items, grads, 30, f=f, counts=counts),
+                                  reference("krum", *expand(items, grads, counts), 30, f=f))
 
 
-def test_krum_distinct_rows_path_equals_the_full_path(monkeypatch):
-    from spattack import aggregators
-    items, grads = attacked_uploads(7, n_items=300, d=32, n_attackers=80, dtype=torch.float32)
-    fast = aggregate("krum", items, grads, 300, f=40)
-    monkeypatch.setattr(aggregators, "DISTINCT_SHARE", 0.0)
-    assert fast.equal(aggregate("krum", items, grads, 300, f=40))
+def test_krum_with_counts_equals_krum_on_the_copies():
+    items, grads, counts = attacked_uploads(7, n_items=300, d=32, n_attackers=80, dtype=torch.float32)
+    weighted = aggregate("krum", items, grads, 300, counts=counts, f=40)
+    assert weighted.equal(aggregate("krum", *expand(items, grads, counts), 300, f=40))
 
 
 def test_krum_neighbour_rule():
@@ -285,3 +285,133 @@ def test_cuda_matches_cpu():
         cpu = aggregate(name, items, grads, 40, **params)
         gpu = aggregate(name, items.cuda(), grads.cuda(), 40, **params).cpu()
         torch.testing.assert_close(gpu, cpu, rtol=1e-9, atol=1e-12)
+
+
+# ---- weighted uploads: a row with count c is c identical uploads ----
+
+def weighted_uploads(seed, n_items=25, d=3, integer=False, non_finite=False):
+    """Random rows with random counts: most 1, some up to 60; several heavy rows per item,
+    items with heavy rows only, exact ties (integer values), non-finite rows."""
+    rng = np.random.default_rng(seed)
+    n = rng.choice([0, 1, 2, 3, 6, 11, 30], size=n_items)
+    items = rng.permutation(np.repeat(np.arange(n_items), n))
+    extra = rng.integers(0, n_items, size=2 * n_items)  # heavy rows: some items get 2-4
+    items = np.concatenate([items, extra])
+    counts = np.ones(items.size, dtype=np.int64)
+    counts[-extra.size:] = rng.choice([1, 2, 5, 17, 60], size=extra.size)
+    if integer:
+        grads = rng.integers(-2, 3, size=(items.size, d)).astype(np.float64)
+    else:
+        grads = rng.normal(size=(items.size, d)) * rng.choice([0.1, 1.0, 3.0], size=(items.size, 1))
+    if non_finite:
+        bad = rng.choice(items.size, size=max(1, items.size // 10), replace=False)
+        grads[bad, rng.integers(0, d, size=bad.size)] = rng.choice([np.nan, np.inf, -np.inf], size=bad.size)
+    perm = rng.permutation(items.size)
+    return torch.as_tensor(items[perm]), torch.as_tensor(grads[perm]), torch.as_tensor(counts[perm])
+
+
+WEIGHTED_CASES = [("mean", {}), ("median", {}), ("norm", {"clip": 0.5})] + [
+    (name, {"f": f}) for name in ("trimmed_mean", "krum") for f in (0, 1, 4, 20, 70)]
+
+
+@pytest.mark.parametrize("name,params,kind", [
+    (name, params, kind) for name, params in WEIGHTED_CASES for kind in ("normal", "ties", "non-finite")
+    if not (name == "mean" and kind == "non-finite")], ids=str)  # mean propagates non-finite rows (below)
+@pytest.mark.parametrize("seed", range(4))
+def test_counts_give_the_result_of_the_expanded_rows(name, params, kind, seed):
+    """Against the per-item reference on the expanded rows (Krum's choice exactly), and
+    against the same aggregator on them: exact for the median, summation order for the
+    means. (Krum on expanded copies is not compared: there the Gram matrix puts copies at
+    distances of rounding size instead of 0, so scores tied only through copies break
+    ties by rounding; rows with counts are exact.)"""
+    items, grads, counts = weighted_uploads(seed, integer=kind == "ties", non_finite=kind == "non-finite")
+    assert int(counts.max()) > 1
+    weighted = run(name, items, grads, 25, counts=counts, **params)
+    plain = run(name, *expand(items, grads, counts), 25, **params)
+    expected = reference(name, *expand(items, grads, counts), 25, **params)
+    if name == "krum":
+        np.testing.assert_array_equal(weighted, expected)
+        return
+    np.testing.assert_allclose(weighted, expected, rtol=1e-9, atol=1e-12)
+    if name == "median":
+        np.testing.assert_array_equal(weighted, plain)
+    else:
+        np.testing.assert_allclose(weighted, plain, rtol=1e-12, atol=1e-14)
+
+
+def test_mean_with_counts_propagates_non_finite_rows():
+    items, grads, counts = weighted_uploads(0, non_finite=True)
+    out = aggregate("mean", items, grads, 25, counts=counts)
+    bad = items[~torch.isfinite(grads).all(1)].unique()
+    assert not torch.isfinite(out[bad]).all(1).any()
+
+
+@pytest.mark.parametrize("name,params", [("median", {}), ("trimmed_mean", {"f": 3}), ("krum", {"f": 2})])
+def test_counts_with_torch_kernels(name, params, monkeypatch):
+    """The torch sort/selection used on CUDA, exercised on CPU, on weighted rows."""
+    from spattack.aggregators import groups
+    items, grads, counts = weighted_uploads(5, integer=True)
+    fast = run(name, items, grads, 25, counts=counts, **params)
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", False)
+    np.testing.assert_array_equal(run(name, items, grads, 25, counts=counts, **params), fast)
+
+
+def test_counts_are_checked():
+    items, grads = torch.tensor([0, 0]), torch.ones(2, 2)
+    with pytest.raises(ValueError, match="at least 1"):
+        aggregate("median", items, grads, 1, counts=torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match="one count per row"):
+        aggregate("median", items, grads, 1, counts=torch.tensor([1]))
+
+
+def test_krum_tie_between_a_heavy_row_and_an_earlier_plain_copy():
+    """Copies of one value, one sent alone and earlier, one sent by 3 clients: same value."""
+    items = torch.zeros(4, dtype=torch.long)
+    grads = torch.tensor([[1.0], [5.0], [1.0], [9.0]])
+    counts = torch.tensor([1, 1, 3, 1])
+    assert run("krum", items, grads, 1, f=0, counts=counts).tolist() == [[1.0]]
+
+
+def large_items(seed, integer=False, heavy=True):
+    """Items of 150-400 plain rows (Krum's bounded path), a few with heavy rows."""
+    rng = np.random.default_rng(seed)
+    n = np.array([150, 260, 400, 3])
+    items = np.repeat(np.arange(n.size), n)
+    counts = np.ones(items.size, dtype=np.int64)
+    if heavy:
+        items = np.concatenate([items, [0, 1, 1, 3]])
+        counts = np.concatenate([counts, [40, 7, 120, 2]])
+    if integer:
+        grads = rng.integers(-2, 3, size=(items.size, 4)).astype(np.float64)
+    else:
+        grads = rng.normal(size=(items.size, 4)) * rng.choice([0.5, 1.0, 4.0], size=(items.size, 1))
+    perm = rng.permutation(items.size)
+    return torch.as_tensor(items[perm]), torch.as_tensor(grads[perm]), torch.as_tensor(counts[perm])
+
+
+@pytest.mark.parametrize("f", [0, 5, 60, 250])
+@pytest.mark.parametrize("kind", ["normal", "ties", "plain"])
+def test_krum_on_large_items_matches_the_loop(f, kind):
+    """Items above SMALL rows take the bounded path: the pick is still exact."""
+    items, grads, counts = large_items(f, integer=kind == "ties", heavy=kind != "plain")
+    np.testing.assert_array_equal(run("krum", items, grads, 4, f=f, counts=counts),
+                                  reference("krum", *expand(items, grads, counts), 4, f=f))
+
+
+@pytest.mark.parametrize("f", [5, 60])
+def test_krum_lower_bounds_never_exceed_the_scores(f):
+    from spattack.aggregators import distance
+    from spattack.aggregators.groups import Groups
+    items, grads, counts = large_items(3, heavy=True)
+    for bucket in Groups.of(items, grads, 4, counts).buckets(splits=4):
+        plain, valid = bucket.plain_rows()
+        heavy, weight = bucket.heavy_rows()
+        weight = torch.cat([valid.long(), weight], 1)
+        x = distance._scaled_centred(torch.cat([plain, heavy], 1), weight > 0)
+        space = distance._Space.of(x, weight, bucket.width, bucket.totals, distance.krum_neighbours(bucket.totals, f))
+        every = torch.arange(x.shape[1]).expand(x.shape[0], -1)
+        exact, t = distance._exact_sums(space, every)
+        for tau in (t[:, :1], t[:, -1:], torch.zeros_like(t[:, :1])):
+            lower = distance._lower_bounds(space, tau.clamp_min(0))
+            real = weight > 0
+            assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())

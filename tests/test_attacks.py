@@ -8,6 +8,7 @@ from spattack.aggregators import aggregate
 from spattack.attacks import ATTACKS, AttackContext, make_attack
 from spattack.fedmf import FedMF
 from spattack.synthetic import synthetic_interactions
+from spattack.updates import SparseUpdates
 
 DIM = 8
 
@@ -37,8 +38,10 @@ def test_spattack_o_d_zeroes_every_mean_aggregate(data):
     model, attack, ctx = setup(data, "spattack-o-d")
     benign = model.client_step()
     mal = attack.uploads(1, benign, model)
-    assert len(mal) == ctx.n_malicious * data.n_items
-    out = aggregate("mean", torch.cat([benign.items, mal.items]), torch.cat([benign.grads, mal.grads]), data.n_items)
+    assert len(mal) == data.n_items and torch.all(mal.counts == ctx.n_malicious)  # one row per item
+    assert len(mal.expanded()) == ctx.n_malicious * data.n_items
+    both = SparseUpdates.concat(benign, mal)
+    out = aggregate("mean", both.items, both.grads, data.n_items, counts=both.counts)
     assert out.abs().max() < 1e-6
     assert aggregate("mean", benign.items, benign.grads, data.n_items).abs().max() > 1e-3
 
@@ -47,7 +50,8 @@ def test_median_takes_the_malicious_value_where_attackers_are_the_majority(data)
     model, attack, ctx = setup(data, "spattack-o-d", defense="median", n_mal=15)
     benign = model.client_step()
     mal = attack.uploads(1, benign, model)
-    out = aggregate("median", torch.cat([benign.items, mal.items]), torch.cat([benign.grads, mal.grads]), data.n_items)
+    both = SparseUpdates.concat(benign, mal)
+    out = aggregate("median", both.items, both.grads, data.n_items, counts=both.counts)
     per_item_benign = torch.bincount(benign.items, minlength=data.n_items)
     minority = per_item_benign < ctx.n_malicious
     assert minority.sum() > 10
@@ -63,18 +67,22 @@ def test_spattack_o_under_norm_uses_clipped_benign_rows(data):
     benign.grads.mul_(50)  # make clipping matter
     mal = attack.uploads(1, benign, model)
     clipped_sum = torch.zeros(data.n_items, DIM).index_add_(0, benign.items, clip_rows(benign.grads, 1.0))
-    torch.testing.assert_close(mal.grads[mal.clients == ctx.n_benign], -clipped_sum / ctx.n_malicious)
+    assert torch.equal(mal.items, torch.arange(data.n_items))
+    torch.testing.assert_close(mal.grads, -clipped_sum / ctx.n_malicious)
 
 
 def test_sparse_attackers_hit_m_max_distinct_popular_items(data):
-    _, attack, ctx = setup(data, "spattack-o-s", n_mal=400)
-    per_client = torch.bincount(attack.clients - ctx.n_benign)
+    model, attack, ctx = setup(data, "spattack-o-s", n_mal=400)
+    up = attack.uploads(1, model.client_step(), model)
+    assert len(up) == up.items.unique().numel()  # one row per attacked item, sent by its attackers
+    up = up.expanded()
+    per_client = torch.bincount(up.clients - ctx.n_benign)
     m_max = min(ctx.max_items_per_client, int((data.popularity > 0).sum()))
     assert torch.all(per_client == m_max)
     for c in range(ctx.n_malicious):
-        items = attack.items[attack.clients == ctx.n_benign + c]
+        items = up.items[up.clients == ctx.n_benign + c]
         assert items.unique().numel() == m_max
-    hits = torch.bincount(attack.items, minlength=data.n_items).double().numpy()
+    hits = torch.bincount(up.items, minlength=data.n_items).double().numpy()
     pop = data.popularity
     head, tail = pop >= np.quantile(pop, 0.8), (pop > 0) & (pop <= np.quantile(pop, 0.2))
     assert hits[head].mean() > hits[tail].mean() * 1.5
@@ -108,7 +116,7 @@ def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
     model, attack, ctx = setup(data, name)
     for epoch in (1, 2):
         benign = model.client_step()
-        mal = attack.uploads(epoch, benign, model)
+        mal = attack.uploads(epoch, benign, model).expanded()
         assert len(mal) > 0 and mal.grads.shape[1] == DIM
         assert torch.isfinite(mal.grads).all()
         assert mal.clients.min() >= ctx.n_benign and mal.clients.max() < ctx.n_benign + ctx.n_malicious
@@ -132,7 +140,6 @@ def test_dense_data_poisoning_adds_l2_rows_for_every_other_item(data, name):
 
 def test_dense_statistics_count_non_uploads_as_zeros():
     from spattack.attacks.model_poisoning import dense_stats
-    from spattack.updates import SparseUpdates
     up = SparseUpdates(torch.tensor([0, 1, 0]), torch.tensor([0, 0, 1]), torch.tensor([[2.0], [4.0], [-3.0]]))
     s = dense_stats(up, n_clients=4, n_items=3)
     torch.testing.assert_close(s.mean[:, 0], torch.tensor([1.5, -0.75, 0.0]))
@@ -163,3 +170,24 @@ def test_fang_full_pushes_against_the_mean_beyond_the_extremes(data):
     pos = s.mean > 0
     assert torch.all(rows[:, pos] <= s.min[pos] + 1e-7)
     assert torch.all(rows[:, ~pos] >= s.max[~pos] - 1e-7)
+
+
+@pytest.mark.parametrize("name", ["spattack-o-d", "spattack-l-d", "spattack-o-s", "spattack-l-s", "lie", "cluster",
+                                  "gaussian", "nan"])
+def test_who_sent_what_is_recoverable(data, name):
+    """Rows sent by many attackers at once still say which clients sent them: every
+    attacker's (client, item) pairs are those of its attack, each once."""
+    model, attack, ctx = setup(data, name)
+    mal = attack.uploads(1, model.client_step(), model)
+    assert mal.clients.numel() == int(mal.weights().sum())
+    pairs = set(zip(mal.clients.tolist(), mal.items[mal.row_of_upload()].tolist()))
+    assert len(pairs) == mal.clients.numel()
+    if name.endswith("-s"):
+        expected = {(ctx.n_benign + c, i) for c, row in enumerate(attack.targets.tolist()) for i in row}
+    else:
+        expected = {(c, i) for c in range(ctx.n_benign, ctx.n_benign + ctx.n_malicious) for i in range(data.n_items)}
+    assert pairs == expected
+    if name == "gaussian":  # every attacker draws its own rows
+        assert mal.counts is None
+    else:  # one row per attacked item
+        assert len(mal) == len({i for _, i in pairs})

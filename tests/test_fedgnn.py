@@ -202,7 +202,7 @@ def test_omniscient_spattack_zeroes_the_dense_mean(data, name):
     mal = attack.dense_uploads(1, dense, model)
     assert torch.equal(mal.clients, ctx.malicious_ids) and not mal.items.any()
     both = SparseUpdates.concat(dense, mal)
-    out = aggregate("mean", both.items, both.grads, 1)
+    out = aggregate("mean", both.items, both.grads, 1, counts=both.counts)
     assert out.shape == (1, model.dense_dim)
     torch.testing.assert_close(out, torch.zeros_like(out), atol=1e-7, rtol=0)
     assert dense.grads.abs().sum() > 0

@@ -28,7 +28,7 @@ import json
 import torch
 import torch.nn.functional as F
 
-from spattack.aggregators import aggregate
+from spattack.aggregators import aggregate_uploads
 from spattack.evaluation import Evaluator
 from spattack.fedgnn import FedGNN
 from spattack.interactions import Interactions
@@ -55,8 +55,8 @@ def main() -> None:
         with torch.no_grad():
             before = model.user_emb.clone()
             items, dense = model.client_step()
-            model.server_step(aggregate("mean", items.items, items.grads, data.n_items))
-            model.dense_step(aggregate("mean", dense.items, dense.grads, 1)[0])
+            model.server_step(aggregate_uploads("mean", items, data.n_items))
+            model.dense_step(aggregate_uploads("mean", dense, 1)[0])
             step = model.user_emb - before
         metrics = evaluate(model.scores)  # every epoch, as simulate() does: same negatives, same numbers
         if previous_step is not None and (epoch % 10 == 0 or epoch == args.epochs):

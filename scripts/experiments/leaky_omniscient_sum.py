@@ -50,7 +50,7 @@ def leaky_uploads(data: Interactions, seed: int, fraction: float):
         leaked = benign.grads[hit] - self.ctx.l2 * model.item_emb[benign.items[hit]]
         sums = spattack.benign_item_sums(benign, self.ctx).index_add_(0, benign.items[hit], leaked, alpha=-1)
         per_item = -sums / self.attackers_per_item
-        return SparseUpdates(self.clients, self.items, per_item[self.items].to(benign.grads.dtype))
+        return SparseUpdates(self.senders, self.items, per_item[self.items].to(benign.grads.dtype), self.counts)
 
     return uploads
 

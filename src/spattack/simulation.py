@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .aggregators import aggregate
+from .aggregators import aggregate_uploads
 from .attacks import AttackContext, make_attack
 from .device import make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
@@ -142,10 +142,10 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
                     if dense is not None:
                         dense = SparseUpdates.concat(dense, attack.dense_uploads(epoch, dense, model))
             with clock("aggregate"):
-                aggregated = aggregate(cfg.defense, uploads.items, uploads.grads, data.n_items, **agg_params)
+                aggregated = aggregate_uploads(cfg.defense, uploads, data.n_items, **agg_params)
                 model.server_step(aggregated)
                 if dense is not None:
-                    model.dense_step(aggregate(cfg.defense, dense.items, dense.grads, 1, **agg_params)[0])
+                    model.dense_step(aggregate_uploads(cfg.defense, dense, 1, **agg_params)[0])
             times.epochs += 1
             if not (torch.isfinite(model.item_emb).all() and torch.isfinite(model.user_emb).all()
                     and (dense is None or torch.isfinite(model.dense).all())):

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 
 
-@dataclass
 class SparseUpdates:
-    """Rows of (client, item, gradient) uploaded in one round.
+    """Rows of (item, gradient) uploaded in one round, each with the clients that sent it.
 
-    Benign clients and attackers produce batches of this form; `concat` appends them so
-    every aggregator sees all rows of an item the same way, whoever sent them.
+    A row may stand for c identical uploads from c clients (its multiplicity, `counts`):
+    colluding attackers that upload one value for an item send it once with its count,
+    so a round costs what its distinct rows cost, not attackers x items. Every aggregator
+    gives on such a batch the result it gives on the expanded batch (`expanded()`), in
+    which each row is repeated `counts` times in place.
+
+    clients: int64 (sum of counts,): the senders of every row, row by row: row r was sent
+        by clients[o_r : o_r + counts[r]], o_r = counts[:r].sum(). With counts None (one
+        sender per row) it is aligned with the rows. May be given as a function that
+        builds it: it is then built on first use (aggregators do not need it).
+    items: int64 (n_rows,); grads: float (n_rows, d).
+    counts: int64 (n_rows,) >= 1, or None for all ones.
     """
 
-    clients: torch.Tensor  # int64 (n_rows,)
-    items: torch.Tensor  # int64 (n_rows,)
-    grads: torch.Tensor  # float (n_rows, d)
+    def __init__(self, clients: torch.Tensor | Callable[[], torch.Tensor], items: torch.Tensor,
+                 grads: torch.Tensor, counts: torch.Tensor | None = None):
+        self._clients = clients
+        self.items, self.grads, self.counts = items, grads, counts
+
+    @property
+    def clients(self) -> torch.Tensor:
+        if callable(self._clients):
+            self._clients = self._clients()
+        return self._clients
 
     def __len__(self) -> int:
         return int(self.items.numel())
+
+    def weights(self) -> torch.Tensor:
+        """int64 (n_rows,) the multiplicity of every row (ones where `counts` is None)."""
+        return torch.ones_like(self.items) if self.counts is None else self.counts
+
+    def row_of_upload(self) -> torch.Tensor:
+        """int64 (sum of counts,) the row each entry of `clients` sent."""
+        rows = torch.arange(len(self), device=self.items.device)
+        return rows if self.counts is None else rows.repeat_interleave(self.counts)
+
+    def expanded(self) -> "SparseUpdates":
+        """The same uploads with one row per sender (multiplicity one everywhere)."""
+        if self.counts is None:
+            return self
+        return SparseUpdates(self.clients, self.items.repeat_interleave(self.counts),
+                             self.grads.repeat_interleave(self.counts, dim=0))
 
     @staticmethod
     def empty(dim: int, device: torch.device | str = "cpu", dtype=torch.float32) -> "SparseUpdates":
@@ -31,8 +63,12 @@ class SparseUpdates:
     @staticmethod
     def concat(*batches: "SparseUpdates") -> "SparseUpdates":
         """Append batches (e.g. benign rows then malicious rows)."""
-        return SparseUpdates(
-            torch.cat([b.clients for b in batches]),
-            torch.cat([b.items for b in batches]),
-            torch.cat([b.grads for b in batches]),
-        )
+        batches = [b for b in batches if len(b)] or list(batches[:1])
+        if len(batches) == 1:
+            return batches[0]
+        counts = None
+        if any(b.counts is not None for b in batches):
+            counts = torch.cat([b.weights() for b in batches])
+        senders = [b._clients for b in batches]  # not the batches: their grads may be freed
+        return SparseUpdates(lambda: torch.cat([s() if callable(s) else s for s in senders]),
+                             torch.cat([b.items for b in batches]), torch.cat([b.grads for b in batches]), counts)

@@ -2,7 +2,9 @@
 
 An attack is an object with `uploads(epoch, benign, model) -> SparseUpdates`: the rows
 its malicious clients upload this round, appended to the benign batch before
-aggregation. Malicious client ids are n_benign .. n_benign + n_malicious - 1.
+aggregation. Malicious client ids are n_benign .. n_benign + n_malicious - 1. A value
+that several attackers upload for one item is one row with their number as its
+multiplicity (`SparseUpdates`): the server's cost then follows the distinct rows.
 A new attack is one class plus one registry line.
 
 Models with dense weights (FedGNN) make every client upload one dense row as well (a
@@ -51,19 +53,31 @@ class AttackContext:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
 
     def dense_rows(self, values: torch.Tensor) -> SparseUpdates:
-        """Every malicious client uploads `values[c, j]` (or `values[j]`) for every item j."""
+        """Every malicious client uploads `values[c, j]` (n_malicious, n_items, dim) for
+        every item j; or `values[j]` (n_items, dim), which all of them send, as one row
+        per item with multiplicity n_malicious."""
         n_mal, n_items = self.n_malicious, self.n_items
         if values.dim() == 2:
-            values = values.unsqueeze(0).expand(n_mal, n_items, self.dim)
+            return self.shared_rows(torch.arange(n_items, device=self.device), values)
         clients = self.malicious_ids.repeat_interleave(n_items)
         items = torch.arange(n_items, device=self.device).repeat(n_mal)
         return SparseUpdates(clients, items, values.reshape(n_mal * n_items, self.dim))
 
+    def shared_rows(self, items: torch.Tensor, values: torch.Tensor) -> SparseUpdates:
+        """Every malicious client uploads values[r] for item items[r]: one row each, with
+        multiplicity n_malicious."""
+        ids = self.malicious_ids
+        return SparseUpdates(lambda: ids.repeat(items.numel()), items, values,
+                             torch.full_like(items, self.n_malicious))
+
     def dense_param_rows(self, values: torch.Tensor) -> SparseUpdates:
-        """Every malicious client uploads `values[c]` (or `values`) as its dense row (item 0)."""
-        values = values.reshape(-1, self.dense_dim).expand(self.n_malicious, -1)
+        """Every malicious client uploads `values[c]` (n_malicious, dense_dim), or all of
+        them `values` (dense_dim,) or (1, dense_dim), as their dense row (item 0)."""
+        values = values.reshape(-1, self.dense_dim)
+        if values.shape[0] == 1:
+            return self.shared_rows(torch.zeros(1, dtype=torch.long, device=self.device), values)
         clients = self.malicious_ids
-        return SparseUpdates(clients, torch.zeros_like(clients), values)
+        return SparseUpdates(clients, torch.zeros_like(clients), values.expand(self.n_malicious, -1))
 
 
 class NoAttack:

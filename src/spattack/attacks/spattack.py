@@ -58,14 +58,19 @@ class Spattack:
         self.ctx = ctx
         gen = ctx.generator()
         if self.dense:
-            items = torch.arange(ctx.n_items, device=ctx.device).repeat(ctx.n_malicious)
-            clients = ctx.malicious_ids.repeat_interleave(ctx.n_items)
-        else:
-            targets = popularity_targets(ctx, gen)
-            items = targets.reshape(-1)
-            clients = ctx.malicious_ids.repeat_interleave(targets.shape[1])
-        self.clients, self.items = clients, items
-        self.attackers_per_item = torch.bincount(items, minlength=ctx.n_items).clamp(min=1).unsqueeze(1)
+            self.items = torch.arange(ctx.n_items, device=ctx.device)
+            self.counts = torch.full_like(self.items, ctx.n_malicious)
+            self.senders = lambda: ctx.malicious_ids.repeat(ctx.n_items)
+        else:  # the attackers that chose an item upload one row for it, with their number
+            self.targets = targets = popularity_targets(ctx, gen)
+            attacker = ctx.malicious_ids.repeat_interleave(targets.shape[1])
+            by_item = torch.argsort(targets.reshape(-1), stable=True)
+            self.items, self.counts = torch.unique(targets, return_counts=True)
+            senders = attacker[by_item]
+            self.senders = lambda: senders
+        self.attackers_per_item = torch.zeros(ctx.n_items, 1, dtype=torch.long, device=ctx.device)
+        self.attackers_per_item[self.items, 0] = self.counts
+        self.attackers_per_item.clamp_(min=1)
         if not self.omniscient:
             self.noise = torch.randn(ctx.n_items, ctx.dim, generator=gen).to(ctx.device)
             if ctx.dense_dim:
@@ -76,7 +81,7 @@ class Spattack:
             per_item = -benign_item_sums(benign, self.ctx) / self.attackers_per_item
         else:
             per_item = self.noise
-        return SparseUpdates(self.clients, self.items, per_item[self.items].to(benign.grads.dtype))
+        return SparseUpdates(self.senders, self.items, per_item[self.items].to(benign.grads.dtype), self.counts)
 
     def dense_uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
         if self.omniscient:

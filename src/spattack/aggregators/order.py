@@ -1,0 +1,149 @@
+"""Coordinate-wise order statistics per item: median and trimmed mean.
+
+Per item and coordinate the rows form a column of values; with heavy rows (multiplicity
+c > 1) the column is the expanded one, each heavy value repeated c times. It is never
+materialised: the plain values are sorted (padded with the dtype's largest value), and
+each heavy value is placed among them by counting the plain values below it (`Merged`).
+The k-th value of the expanded column is then read off in O(H) per column, H the heavy
+rows of the item (usually 0 or 1), whatever c is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .groups import BLOCK_ELEMENTS, Bucket, Groups, sort_last, take
+
+
+@dataclass
+class Merged:
+    """Each item's sorted expanded column per coordinate, for a bucket of b items.
+
+    plain: (b, d, P) sorted plain values, padding last (the dtype's largest value);
+    heavy: (b, d, H) heavy values; weight: (b, 1, H) multiplicities (0 on padding);
+    start: (b, d, H) where each heavy value's run begins in the expanded column
+    (0-based; a run goes before plain values equal to it, runs of equal values in upload
+    order).
+    """
+
+    plain: torch.Tensor
+    heavy: torch.Tensor
+    weight: torch.Tensor
+    start: torch.Tensor
+
+    @classmethod
+    def of(cls, bucket: Bucket) -> "Merged":
+        rows, _ = bucket.plain_rows(torch.finfo(bucket.groups.plain.grads.dtype).max)
+        plain = sort_last(rows.transpose(1, 2))
+        heavy_rows, weight = bucket.heavy_rows()
+        heavy = heavy_rows.transpose(1, 2)
+        weight = weight.unsqueeze(1)
+        start = torch.zeros(heavy.shape, dtype=torch.long, device=heavy.device)
+        for h in range(heavy.shape[2]):
+            value = heavy[:, :, h:h + 1]
+            below = (plain < value).sum(2)
+            earlier = (heavy < value) | ((heavy == value) & (torch.arange(heavy.shape[2], device=heavy.device) < h))
+            start[:, :, h] = below + (earlier * weight).sum(2)
+        return cls(plain, heavy, weight, start)
+
+    def select(self, k: torch.Tensor) -> torch.Tensor:
+        """(b, d) the value at 0-based position k (b, 1) or (b, d) of each expanded column."""
+        if self.heavy.shape[2] == 0:
+            return take(self.plain, k.expand(-1, self.plain.shape[1]) if k.dim() == 2 else k)
+        k = k.expand(self.plain.shape[0], self.plain.shape[1])
+        inside = torch.zeros(k.shape, dtype=torch.bool, device=k.device)
+        value = self.heavy[:, :, 0]
+        before = torch.zeros_like(k)
+        for h in range(self.heavy.shape[2]):
+            start, weight = self.start[:, :, h], self.weight[:, :, h]
+            hit = (start <= k) & (k < start + weight)
+            inside |= hit
+            value = torch.where(hit, self.heavy[:, :, h], value)
+            before += torch.where(start + weight <= k, weight, 0)
+        plain = take(self.plain, (k - before).clamp(0, self.plain.shape[2] - 1))
+        return torch.where(inside, value, plain)
+
+    def plain_before(self, k: torch.Tensor) -> torch.Tensor:
+        """(b, d) how many plain values lie at positions < k (b, d) of the expanded column."""
+        heavy = torch.zeros_like(k)
+        for h in range(self.heavy.shape[2]):
+            heavy += (k - self.start[:, :, h]).clamp(min=0).minimum(self.weight[:, :, h])
+        return k - heavy
+
+    def median(self, totals: torch.Tensor) -> torch.Tensor:
+        """(b, d) mean of the two middle values (the same value twice for odd counts)."""
+        lo = self.select(((totals - 1) // 2).unsqueeze(1))
+        hi = self.select((totals // 2).unsqueeze(1))
+        return lo / 2 + hi / 2  # not (lo + hi) / 2: that overflows for huge finite values
+
+
+def median(items: torch.Tensor, grads: torch.Tensor, n_items: int, counts: torch.Tensor | None = None) -> torch.Tensor:
+    """Coordinate-wise median per item (mean of the two middle values for even counts)."""
+    groups = Groups.of(items, grads, n_items, counts)
+    out = groups.zeros()
+    for bucket in groups.buckets(block_elements=_block(grads)):
+        out[bucket.ids] = Merged.of(bucket).median(bucket.totals)
+    return out
+
+
+def trimmed_mean(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
+                 counts: torch.Tensor | None = None) -> torch.Tensor:
+    """Per item and coordinate, the mean of the n_j - f values closest to the median.
+
+    The kept values are a window [l, l + n - f) of the sorted (expanded) column s. Window
+    l - 1 gives way to window l when its left end s[l - 1] is to be dropped before
+    s[l - 1 + n - f], the value just past its right end: when s[l - 1] is strictly
+    farther from the median, or both lie below it. That holds for l = 1..L and fails
+    after, so L is found by bisection over [0, f]. Of a value below and a value above the
+    median at equal distance, the one above is dropped first. Items with n_j <= f get
+    their median.
+    """
+    f = check_f(f)
+    groups = Groups.of(items, grads, n_items, counts)
+    out = groups.zeros()
+    for bucket in groups.buckets(block_elements=_block(grads)):
+        merged = Merged.of(bucket)
+        totals = bucket.totals
+        med = merged.median(totals)
+        trim = totals > f
+        if bool(trim.any()):
+            med = torch.where(trim.unsqueeze(1), _window_mean(merged, totals.clamp_min(f + 1), med, f), med)
+        out[bucket.ids] = med
+    return out
+
+
+def _window_mean(merged: Merged, totals: torch.Tensor, med: torch.Tensor, f: int) -> torch.Tensor:
+    """Mean of the n - f values of each expanded column closest to `med` (b, d)."""
+    keep = (totals - f).unsqueeze(1)  # (b, 1)
+    lo = torch.zeros(med.shape, dtype=torch.long, device=med.device)
+    hi = torch.full_like(lo, f)
+    for _ in range(math.ceil(math.log2(f + 1))):
+        mid = (lo + hi + 1) // 2
+        left, past = merged.select((mid - 1).clamp_min(0)), merged.select(mid - 1 + keep)
+        ok = (lo < hi) & (((left - med).abs() > (past - med).abs()) | (past < med))
+        lo, hi = torch.where(ok, mid, lo), torch.where(ok | (lo >= hi), hi, mid - 1)
+    end = lo + keep
+    # every kept value is divided by n - f before summing: no overflow
+    inv = (1 / keep.to(med.dtype)).unsqueeze(2)
+    slot = torch.arange(merged.plain.shape[2], device=med.device)
+    first, last = merged.plain_before(lo).unsqueeze(2), merged.plain_before(end).unsqueeze(2)
+    total = torch.where((slot >= first) & (slot < last), merged.plain * inv, 0).sum(2)
+    for h in range(merged.heavy.shape[2]):
+        start = merged.start[:, :, h]
+        overlap = ((start + merged.weight[:, :, h]).minimum(end) - start.maximum(lo)).clamp_min(0)
+        total += merged.heavy[:, :, h] * (overlap.to(med.dtype) * inv.squeeze(2))
+    return total
+
+
+def check_f(f) -> int:
+    if int(f) != f or f < 0:
+        raise ValueError(f"f must be a non-negative integer (rows to trim / malicious rows assumed), got {f!r}")
+    return int(f)
+
+
+def _block(grads: torch.Tensor) -> int | None:
+    """Cache-sized blocks on CPU; one block per bucket on GPUs."""
+    return BLOCK_ELEMENTS // max(1, grads.shape[1]) if grads.device.type == "cpu" else None
