@@ -1,6 +1,7 @@
 """FedMF client step: pair structure and gradients against autograd."""
 
 import numpy as np
+import pytest
 import torch
 
 from spattack.fedmf import FedMF, PairBatch, bpr_step, sample_train_negatives
@@ -64,3 +65,37 @@ def test_client_step_updates_users_and_returns_rows():
     assert len(up) == len(model.pairs.row_item) and up.grads.shape == (len(up), 8)
     assert not torch.equal(before, model.user_emb)
     assert model.pairs.max_items_per_client == int(torch.bincount(up.clients).max())
+
+
+def _bpr_step_every_pair(user_emb, item_emb, pairs, l2):
+    """The client step written plainly: every pair's gradient added into the rows."""
+    u = user_emb.index_select(0, pairs.pair_user)
+    diff = item_emb.index_select(0, pairs.pos_item).sub_(item_emb.index_select(0, pairs.neg_item))
+    coef = torch.sigmoid(-(u * diff).sum(-1, keepdim=True)).neg_()
+    grad_user = torch.zeros_like(user_emb).index_add_(0, pairs.pair_user, diff.mul_(coef))
+    grad_user.add_(user_emb, alpha=l2)
+    grad_rows = item_emb.index_select(0, pairs.row_item).mul_(l2)
+    u.mul_(coef)
+    grad_rows.index_add_(0, pairs.pos_row, u)
+    grad_rows.index_add_(0, pairs.neg_row, u, alpha=-1)
+    return grad_user, grad_rows
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 15])
+def test_chunked_step_equals_summing_every_pair(chunk, monkeypatch):
+    """Negatives drawn twice hit their row twice (few items: many repeats). In one chunk
+    the same bits; in chunks of 7 a sigmoid may differ in its last bit (see bpr_step)."""
+    from spattack import fedmf
+    monkeypatch.setattr(fedmf, "CHUNK", chunk)
+    data = synthetic_interactions(n_users=50, n_items=30, per_user=9)
+    model = FedMF(data, 8, init_std=0.5, l2=0.1, lr=0.1, seed=1, device=torch.device("cpu"))
+    assert model.pairs.hits[2].numel() > 10  # repeated hits exist
+    for _ in range(3):
+        expected = _bpr_step_every_pair(model.user_emb, model.item_emb, model.pairs, 0.1)
+        got = fedmf.bpr_step(model.user_emb, model.item_emb, model.pairs, 0.1)
+        for g, e in zip(got, expected):
+            if chunk > len(model.pairs.pair_user):
+                assert torch.equal(g, e)
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+        model.client_step()
+        model.server_step(torch.randn(30, 8) * 0.1)

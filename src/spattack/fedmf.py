@@ -88,26 +88,71 @@ class PairBatch:
         """The largest number of distinct items one client uploads (the paper's m_max)."""
         return int(torch.bincount(self.row_client).max())
 
+    @cached_property
+    def hits(self) -> tuple[torch.Tensor, ...]:
+        """How pair gradients land on upload rows, in the order positives then negatives,
+        each by pair (a negative drawn k times hits its row k times): (first_pair (R,),
+        first_negative (R,)) of each row's first hit, and (extra_pair (E,),
+        extra_negative (E,), extra_row (E,)) of the hits after a row's first."""
+        n = self.pair_user.numel()
+        rows = torch.cat([self.pos_row, self.neg_row])
+        order = torch.argsort(rows, stable=True)
+        rows, pair = rows[order], order % n
+        negative = order >= n
+        first = torch.ones_like(rows, dtype=torch.bool)
+        first[1:] = rows[1:] != rows[:-1]
+        return pair[first], negative[first], pair[~first], negative[~first], rows[~first]
 
-def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l2: float):
+
+# Pairs / rows per chunk of the CPU client step: every intermediate stays in cache.
+CHUNK = 1 << 15
+
+
+def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l2: float,
+             out: torch.Tensor | None = None):
     """Gradients of every client's full-batch local loss.
 
     Client loss: sum over its pairs of -log sigmoid(u.v_pos - u.v_neg)
     + l2 * 1/2 (|u|^2 + sum over its distinct items of |v_j|^2).
-    Returns (grad of every user embedding, grad of every upload row).
+    Returns (grad of every user embedding (n_users, d), grad of every upload row (R, d),
+    written into `out` when given).
+
+    Memory-bound: it reads three embedding rows per pair and writes one row per upload.
+    On CPU it runs in chunks of CHUNK pairs or rows so that every intermediate stays in
+    cache, and an upload row is written once: l2 v_j plus its first pair's gradient
+    +-coef u, the pairs that hit it again (a negative drawn twice) added after. Those are
+    the operations, in the same order, of adding every pair's gradient into the rows, so
+    the rows are the same to the bit for the same pair coefficients. (The coefficients'
+    sigmoid may differ in the last bit where a chunk or a thread's share of one large op
+    ends: vectorised and scalar code meet there.)
     """
-    # index_select and in-place ops: the step is memory-bound on large catalogues
-    u = user_emb.index_select(0, pairs.pair_user)
-    diff = item_emb.index_select(0, pairs.pos_item).sub_(item_emb.index_select(0, pairs.neg_item))
-    # d/dx of -log sigmoid(x) is -sigmoid(-x)
-    coef = torch.sigmoid(-(u * diff).sum(-1, keepdim=True)).neg_()
-    grad_user = torch.zeros_like(user_emb).index_add_(0, pairs.pair_user, diff.mul_(coef))
+    n_pairs, n_rows = pairs.pair_user.numel(), pairs.row_item.numel()
+    chunk = CHUNK if user_emb.device.type == "cpu" else max(n_pairs, n_rows, 1)
+    grad_user = torch.zeros_like(user_emb)
+    coef = user_emb.new_empty(n_pairs, 1)
+    pos_item, neg_item = pairs.pos_item, pairs.neg_item
+    for lo in range(0, n_pairs, chunk):
+        c = slice(lo, lo + chunk)
+        users = pairs.pair_user[c]
+        u = user_emb.index_select(0, users)
+        diff = item_emb.index_select(0, pos_item[c]).sub_(item_emb.index_select(0, neg_item[c]))
+        # d/dx of -log sigmoid(x) is -sigmoid(-x)
+        co = torch.sigmoid(-(u * diff).sum(-1, keepdim=True)).neg_()
+        grad_user.index_add_(0, users, diff.mul_(co))
+        coef[c] = co
     grad_user.add_(user_emb, alpha=l2)
-    grad_rows = item_emb.index_select(0, pairs.row_item).mul_(l2)
-    u.mul_(coef)
-    grad_rows.index_add_(0, pairs.pos_row, u)
-    grad_rows.index_add_(0, pairs.neg_row, u, alpha=-1)
-    return grad_user, grad_rows
+    first_pair, first_negative, extra_pair, extra_negative, extra_row = pairs.hits
+    signed = coef.view(-1).neg()  # exact: the gradient of a row of a pair's negative is -coef u
+    first = torch.where(first_negative, signed[first_pair], coef.view(-1)[first_pair]).unsqueeze(1)
+    rows = item_emb.new_empty(n_rows, item_emb.shape[1]) if out is None else out
+    for lo in range(0, n_rows, chunk):
+        c = slice(lo, lo + chunk)
+        block = torch.index_select(item_emb, 0, pairs.row_item[c], out=rows[c]).mul_(l2)
+        block.add_(user_emb.index_select(0, pairs.row_client[c]).mul_(first[c]))
+    if extra_pair.numel():
+        extra = torch.where(extra_negative, signed[extra_pair], coef.view(-1)[extra_pair]).unsqueeze(1)
+        rows.index_add_(0, extra_row, user_emb.index_select(0, pairs.row_client[extra_row]).mul_(extra))
+    return grad_user, rows
 
 
 class FedMF:
@@ -121,10 +166,17 @@ class FedMF:
         negatives = sample_train_negatives(data, np.random.default_rng(seed))
         self.pairs = PairBatch.build(data, negatives, device)
         self.l2, self.lr = l2, lr
+        self._rows: torch.Tensor | None = None
 
     def client_step(self) -> SparseUpdates:
-        """Every benign client's local step: update its user embedding, return its uploads."""
-        grad_user, grad_rows = bpr_step(self.user_emb, self.item_emb, self.pairs, self.l2)
+        """Every benign client's local step: update its user embedding, return its uploads.
+
+        The uploads' gradient rows live in a buffer of the model that the next
+        client_step overwrites (a fresh tensor of that size each epoch costs page
+        faults); copy them to keep them longer."""
+        if self._rows is None:
+            self._rows = self.item_emb.new_empty(self.pairs.row_item.numel(), self.item_emb.shape[1])
+        grad_user, grad_rows = bpr_step(self.user_emb, self.item_emb, self.pairs, self.l2, out=self._rows)
         self.user_emb.sub_(grad_user, alpha=self.lr)
         return SparseUpdates(self.pairs.row_client, self.pairs.row_item, grad_rows)
 
@@ -133,5 +185,11 @@ class FedMF:
         self.item_emb.sub_(aggregated, alpha=self.lr)
 
     def scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Score of item items[b, k] for user users[b]."""
-        return (self.user_emb[users].unsqueeze(1) * self.item_emb[items]).sum(-1)
+        """(B, K) score u_b . v_j of item items[b, k] for user users[b] (users (B,), items
+        (B, K)); on CPU in chunks that keep the gathered item rows in cache."""
+        out = self.item_emb.new_empty(items.shape)
+        step = max(1, CHUNK // items.shape[1]) if self.item_emb.device.type == "cpu" else max(1, len(users))
+        for lo in range(0, len(users), step):
+            b = slice(lo, lo + step)
+            out[b] = (self.user_emb[users[b]].unsqueeze(1) * self.item_emb[items[b]]).sum(-1)
+        return out

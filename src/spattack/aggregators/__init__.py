@@ -74,13 +74,9 @@ def aggregate_uploads(name: str, uploads: SparseUpdates, n_items: int, **params)
 
 def mean(items: torch.Tensor, grads: torch.Tensor, n_items: int, counts: torch.Tensor | None = None) -> torch.Tensor:
     """Coordinate-wise mean per item; non-finite rows propagate."""
-    if counts is None:
-        out = grads.new_zeros(n_items, grads.shape[1]).index_add_(0, items, grads)
-        total = torch.bincount(items, minlength=n_items)
-    else:
-        weight = counts.to(grads.dtype).unsqueeze(1)
-        out = grads.new_zeros(n_items, grads.shape[1]).index_add_(0, items, grads * weight)
-        total = torch.zeros(n_items, dtype=counts.dtype, device=counts.device).index_add_(0, items, counts)
+    out = grads.new_zeros(n_items, grads.shape[1])
+    total = torch.zeros(n_items, dtype=torch.long, device=items.device)
+    _add_rows(out, total, items, grads, counts)
     return out.div_(total.clamp_min_(1).unsqueeze(1).to(grads.dtype))
 
 
@@ -90,7 +86,28 @@ def norm(items: torch.Tensor, grads: torch.Tensor, n_items: int, counts: torch.T
     keep = finite_mask(grads)
     if keep is not None:
         items, grads, counts = items[keep], grads[keep], None if counts is None else counts[keep]
-    return mean(items, clip_rows(grads, clip), n_items, counts)
+    over = torch.nonzero(torch.linalg.vector_norm(grads, dim=1) > clip).squeeze(1)
+    if over.numel() == 0:
+        return mean(items, grads, n_items, counts)
+    # rows within the bound are summed in place; the others, clipped, after (a spare
+    # output row takes their unclipped values): no copy of the whole batch
+    out = grads.new_zeros(n_items + 1, grads.shape[1])
+    total = torch.zeros(n_items + 1, dtype=torch.long, device=items.device)
+    _add_rows(out, total, items.index_fill(0, over, n_items), grads, counts)
+    _add_rows(out, total, items[over], clip_rows(grads[over], clip), None if counts is None else counts[over])
+    return out[:n_items].div_(total[:n_items].clamp_min_(1).unsqueeze(1).to(grads.dtype))
+
+
+def _add_rows(out: torch.Tensor, total: torch.Tensor, items: torch.Tensor, grads: torch.Tensor,
+              counts: torch.Tensor | None) -> None:
+    """out[j] += the sum of item j's rows, each counts times; total[j] += their number."""
+    out.index_add_(0, items, grads)
+    total += torch.bincount(items, minlength=total.numel())
+    if counts is not None:  # the other c - 1 copies of the few rows sent more than once
+        many = torch.nonzero(counts > 1).squeeze(1)
+        extra = counts[many] - 1
+        out.index_add_(0, items[many], grads[many] * extra.unsqueeze(1).to(grads.dtype))
+        total.index_add_(0, items[many], extra)
 
 
 def clip_rows(grads: torch.Tensor, clip: float) -> torch.Tensor:

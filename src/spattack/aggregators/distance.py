@@ -68,19 +68,21 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
     score = x.new_full(valid.shape, torch.inf)
     everyone = m == totals - 1
     if bool(everyone.any()):
-        score[everyone] = _sum_to_all(x[everyone], weight[everyone])
+        xe = x[everyone]
+        score[everyone] = _sum_to_all(xe, (xe * xe).sum(2), weight[everyone])
     nearest = torch.nonzero(~everyone).squeeze(1)
     if nearest.numel():
         score[nearest] = _nearest_sums(_Space.of(x[nearest], weight[nearest], n_plain, totals[nearest], m[nearest]))
     return score.masked_fill_(~valid, torch.inf)
 
 
-def _sum_to_all(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _sum_to_all(x: torch.Tensor, sq: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """(b, Q) sum_j w_j |x_i - x_j|^2 = W |x_i|^2 - 2 x_i . S + T, with W = sum_j w_j,
-    S = sum_j w_j x_j and T = sum_j w_j |x_j|^2 (the score when m = n - 1)."""
+    S = sum_j w_j x_j and T = sum_j w_j |x_j|^2 (the score when m = n - 1); sq (b, Q) the
+    squared norms."""
     w = weight.to(x.dtype)
-    sq = (x * x).sum(2)
-    total = (w.unsqueeze(2) * x).sum(1, keepdim=True)  # (b, 1, d)
+    total = torch.bmm(w.unsqueeze(1), x)  # (b, 1, d)
+    # x_i . S summed like |x_i|^2: a row's own term cancels exactly, so two rows tie exactly
     return w.sum(1, keepdim=True) * sq - 2 * (x * total).sum(2) + (w * sq).sum(1, keepdim=True)
 
 
@@ -154,46 +156,53 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     Per row, F(tau) = sum_M min(D, tau) - (N-1-m) tau is concave in tau, with its
     maximum, the score, at t: its slope #{D > tau} - (N-1-m) turns from positive to <= 0
     there. So F at any tau >= 0 is a lower bound on the score, tight when tau is near t.
-    A candidate row (first the one of least summed distance to all, a closed form) is
-    scored exactly: its score caps the item's best score and its t serves as every row's
-    tau (plus each heavy distance, exact when t falls in that heavy run). One
-    clamp-and-sum pass bounds every row; only rows whose bound does not exceed the cap
-    (plus MARGIN) get the exact selection. Items where more than an eighth of the rows
-    survive try the row of lowest bound as the next candidate (twice at most). On ML-1M's
-    largest item 1 row of 3,488 survives.
+    Candidate rows, those of least summed distance to all rows and to the plain rows (a
+    closed form), are scored exactly: their best score caps the item's, and their t's
+    serve as every row's taus. One clamp-and-sum pass per tau bounds every row; only
+    rows whose bound does not exceed the cap (plus MARGIN) get the exact selection.
+    Items where more than an eighth of the rows survive try the row of lowest bound as
+    the next candidate (twice at most). On ML-1M's largest item, clean or under
+    Spattack-D, 1 or 2 rows of 3,488 survive.
     """
     b, q = space.weight.shape
     valid = space.weight > 0
     if space.n_plain <= SMALL or not use_numpy(space.x):
         return _exact_sums(space, torch.arange(q, device=space.x.device).expand(b, q))[0]
-    candidate = _sum_to_all(space.x, space.weight).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
-    best, tau = _exact_sums(space, candidate)
-    lower = space.x.new_full((b, q), -torch.inf)
-    todo = torch.arange(b, device=space.x.device)
-    for attempt in range(3):
-        lower[todo] = torch.maximum(lower[todo], _lower_bounds(space.take(todo), tau[todo].clamp_min(0)))
-        lower.masked_fill_(~valid, torch.inf)
+    plain_only = space.weight.clone()
+    plain_only[:, space.n_plain:] = 0
+    candidate = torch.cat([_sum_to_all(space.x, space.sq, w).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
+                           for w in (plain_only, space.weight)], 1)
+    if space.n_plain == q:
+        candidate = candidate[:, :1]
+    scores, taus = _exact_sums(space, candidate)
+    best = scores.amin(1, keepdim=True)
+    lower = _lower_bounds(space, taus.clamp_min(0))
+    for _ in range(2):
         survive = valid & (lower <= best + MARGIN * best.abs())
+        survive.scatter_(1, candidate, True)  # scored exactly: survivors whatever rounding says
         todo = torch.nonzero(survive.sum(1) > q // 8).squeeze(1)
-        if attempt == 2 or todo.numel() == 0:
+        if todo.numel() == 0:
             break
-        candidate[todo] = lower[todo].argmin(1, keepdim=True)
-        score, tau[todo] = _exact_sums(space.take(todo), candidate[todo])
+        extra = lower[todo].masked_fill(~valid[todo], torch.inf).argmin(1, keepdim=True)
+        score, tau = _exact_sums(space.take(todo), extra)
+        candidate = torch.cat([candidate, candidate[:, :1]], 1)
+        candidate[todo, -1:] = extra
         best[todo] = torch.minimum(best[todo], score)
-        survive = valid & (lower <= best + MARGIN * best.abs())
-    # the survivors of each item first; padding repeats the item's row of least bound (a
-    # survivor: its bound is at most its score), so writing back is safe
+        lower[todo] = torch.maximum(lower[todo], _lower_bounds(space.take(todo), tau.clamp_min(0)))
+    survive = valid & (lower <= best + MARGIN * best.abs())
+    survive.scatter_(1, candidate, True)
+    # the survivors of each item first; padding repeats the item's first candidate (a
+    # survivor), so writing back is safe
     n = survive.sum(1, keepdim=True)
     order = torch.sort(survive.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :int(n.max())]
-    index = torch.where(torch.arange(order.shape[1], device=order.device) < n, order, lower.argmin(1, keepdim=True))
+    index = torch.where(torch.arange(order.shape[1], device=order.device) < n, order, candidate[:, :1])
     return torch.full_like(lower, torch.inf).scatter_(1, index, _exact_sums(space, index)[0])
 
 
 def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
-    """(b, Q) lower bounds on every row's score: the best of F(tau) for the item's tau
-    (b, 1) and F(each heavy distance), in blocks of distances (see `_nearest_sums`).
-    Distances to padding (|x_i|^2: padding rows are 0) are subtracted, not masked; a
-    row's distance to itself is 0 up to rounding, far below MARGIN."""
+    """(b, Q) lower bounds on every row's score: the best of F(tau) for the item's taus
+    (b, k) and F(each heavy distance), in blocks of distances (see `_nearest_sums`).
+    Distances to padding (|x_i|^2: padding rows are 0) are subtracted, not masked."""
     b, q, _ = space.x.shape
     p = space.n_plain
     plain_x, heavy_x = space.x[:, :p], space.x[:, p:]
@@ -209,8 +218,12 @@ def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
             xr, sqr = space.x[its, rs], space.sq[its, rs].unsqueeze(2)
             plain = torch.add(sqr, space.sq[its, None, :p]).baddbmm_(xr, plain_x[its].transpose(1, 2), alpha=-2)
             heavy = torch.add(sqr, space.sq[its, None, p:]).baddbmm_(xr, heavy_x[its].transpose(1, 2), alpha=-2)
+            for dist, offset in ((plain, r), (heavy, r - p)):  # each row's distance to itself: exactly 0
+                if -dist.shape[1] < offset < dist.shape[2]:
+                    dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
             w = weight[its]
-            taus = [tau[its].unsqueeze(2)] + [heavy[:, :, h:h + 1].clamp_min(0) for h in range(heavy.shape[2])]
+            taus = [tau[its, k, None, None] for k in range(tau.shape[1])]
+            taus += [heavy[:, :, h:h + 1].clamp_min(0) for h in range(heavy.shape[2])]
             bound = None
             for t in taus:
                 total = torch.clamp(plain, max=t).sum(2) - padding[its] * torch.clamp(sqr.squeeze(2), max=t.squeeze(2))
@@ -294,12 +307,12 @@ def _first_best(rows: torch.Tensor, score: torch.Tensor, index: tuple[torch.Tens
 
 
 def _scaled_centred(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Each item's distinct rows of a zero-padded (b, Q, d) block scaled by a power of two
-    and shifted by its first row. Neither changes which row Krum picks, but they keep the
+    """Each item's distinct rows of a zero-padded (b, Q, d) block shifted by its first row
+    and scaled by a power of two. Neither changes which row Krum picks, but they keep the
     Gram-matrix distances finite (huge finite rows) and accurate (rows of one item share
     an offset, e.g. the weight decay term). Both are exact on rows of small integers, so
     equal distances stay equal and tied scores tie exactly."""
-    amax = x.abs().amax((1, 2), keepdim=True)
-    x = x * torch.ldexp(torch.ones_like(amax), -torch.frexp(amax).exponent)
     first = x.gather(1, valid.long().argmax(1).view(-1, 1, 1).expand(-1, 1, x.shape[2]))
-    return torch.where(valid.unsqueeze(2), x - first, 0)
+    x = (x - first).masked_fill_(~valid.unsqueeze(2), 0)
+    amax = x.abs().amax((1, 2), keepdim=True)
+    return x.mul_(torch.ldexp(torch.ones_like(amax), -torch.frexp(amax).exponent))
