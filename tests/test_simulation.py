@@ -82,3 +82,27 @@ def test_unknown_names_are_clear_errors(data):
         simulate(data, RunConfig(attack="spatack", ratio=3, **FAST), progress=False)
     with pytest.raises(ValueError, match="unknown model"):
         simulate(data, RunConfig(model="fedxx", **FAST), progress=False)
+
+
+def test_attack_rows_are_appended_into_the_upload_buffer():
+    """From the second attacked round on, the attack's rows go into room the model kept
+    after its own rows: the concatenated batch shares the benign rows' storage."""
+    from spattack.attacks import make_attack
+    from spattack.fedmf import FedMF
+    from spattack.simulation import attack_context
+    from spattack.synthetic import synthetic_interactions
+    from spattack.updates import SparseUpdates
+    data = synthetic_interactions(n_users=40, n_items=30, per_user=6)
+    model = FedMF(data, 4, 0.1, 0.1, 0.1, 0, torch.device("cpu"))
+    cfg = RunConfig(attack="spattack-l-d", ratio=10, dim=4)
+    attack = make_attack("spattack-l-d", attack_context(data, cfg, model, torch.device("cpu")))
+    benign = model.client_step()
+    rows = attack.uploads(1, benign, model)
+    copied = SparseUpdates.concat(benign, rows)
+    benign = model.client_step(room=len(rows))
+    expected = benign.grads.clone()
+    appended = SparseUpdates.concat(benign, attack.uploads(2, benign, model))
+    assert appended.grads.data_ptr() == benign.grads.data_ptr()
+    assert torch.equal(appended.grads[: len(benign)], expected) and torch.equal(appended.grads[len(benign):], rows.grads)
+    assert torch.equal(appended.items, copied.items) and torch.equal(appended.counts, copied.counts)
+    assert torch.equal(appended.clients, copied.clients)

@@ -417,9 +417,10 @@ class FedGNN:
             grad_user = clip_rows(grad_user, self.user_clip)
         return grad_user, grad_rows, grad_theta
 
-    def client_step(self) -> tuple[SparseUpdates, SparseUpdates]:
+    def client_step(self, room: int = 0) -> tuple[SparseUpdates, SparseUpdates]:
         """Every benign client's local step: update its user embedding, return its item
-        rows and its dense row (all dense rows belong to item 0)."""
+        rows and its dense row (all dense rows belong to item 0). (`room`, for attacks'
+        rows, is FedMF's; the dense step costs more than the copy it saves.)"""
         grad_user, grad_rows, grad_theta = self.local_step(self.user_emb, self.pairs, self.graphs)
         self.user_emb.sub_(grad_user, alpha=self.lr)
         clients = torch.arange(grad_theta.shape[0], device=grad_theta.device)

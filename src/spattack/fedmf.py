@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .interactions import Interactions
-from .updates import SparseUpdates
+from .updates import SparseUpdates, UploadBuffer
 
 
 def sample_train_negatives(data: Interactions, rng: np.random.Generator) -> np.ndarray:
@@ -92,7 +92,8 @@ class PairBatch:
     def hits(self) -> tuple[torch.Tensor, ...]:
         """How pair gradients land on upload rows, in the order positives then negatives,
         each by pair (a negative drawn k times hits its row k times): (first_pair (R,),
-        first_negative (R,)) of each row's first hit, and (extra_pair (E,),
+        first_negative (R,), row_user (R,)) of each row's first hit and the row's user
+        (an index into the embeddings given to bpr_step), and (extra_pair (E,),
         extra_negative (E,), extra_row (E,)) of the hits after a row's first."""
         n = self.pair_user.numel()
         rows = torch.cat([self.pos_row, self.neg_row])
@@ -101,7 +102,8 @@ class PairBatch:
         negative = order >= n
         first = torch.ones_like(rows, dtype=torch.bool)
         first[1:] = rows[1:] != rows[:-1]
-        return pair[first], negative[first], pair[~first], negative[~first], rows[~first]
+        return (pair[first], negative[first], self.pair_user[pair[first]], pair[~first], negative[~first],
+                rows[~first])
 
 
 # Pairs / rows per chunk of the CPU client step: every intermediate stays in cache.
@@ -141,17 +143,17 @@ def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l
         grad_user.index_add_(0, users, diff.mul_(co))
         coef[c] = co
     grad_user.add_(user_emb, alpha=l2)
-    first_pair, first_negative, extra_pair, extra_negative, extra_row = pairs.hits
+    first_pair, first_negative, row_user, extra_pair, extra_negative, extra_row = pairs.hits
     signed = coef.view(-1).neg()  # exact: the gradient of a row of a pair's negative is -coef u
     first = torch.where(first_negative, signed[first_pair], coef.view(-1)[first_pair]).unsqueeze(1)
     rows = item_emb.new_empty(n_rows, item_emb.shape[1]) if out is None else out
     for lo in range(0, n_rows, chunk):
         c = slice(lo, lo + chunk)
         block = torch.index_select(item_emb, 0, pairs.row_item[c], out=rows[c]).mul_(l2)
-        block.add_(user_emb.index_select(0, pairs.row_client[c]).mul_(first[c]))
+        block.add_(user_emb.index_select(0, row_user[c]).mul_(first[c]))
     if extra_pair.numel():
         extra = torch.where(extra_negative, signed[extra_pair], coef.view(-1)[extra_pair]).unsqueeze(1)
-        rows.index_add_(0, extra_row, user_emb.index_select(0, pairs.row_client[extra_row]).mul_(extra))
+        rows.index_add_(0, extra_row, user_emb.index_select(0, pairs.pair_user[extra_pair]).mul_(extra))
     return grad_user, rows
 
 
@@ -166,19 +168,21 @@ class FedMF:
         negatives = sample_train_negatives(data, np.random.default_rng(seed))
         self.pairs = PairBatch.build(data, negatives, device)
         self.l2, self.lr = l2, lr
-        self._rows: torch.Tensor | None = None
+        self._buffer: UploadBuffer | None = None
 
-    def client_step(self) -> SparseUpdates:
+    def client_step(self, room: int = 0) -> SparseUpdates:
         """Every benign client's local step: update its user embedding, return its uploads.
 
         The uploads' gradient rows live in a buffer of the model that the next
         client_step overwrites (a fresh tensor of that size each epoch costs page
-        faults); copy them to keep them longer."""
-        if self._rows is None:
-            self._rows = self.item_emb.new_empty(self.pairs.row_item.numel(), self.item_emb.shape[1])
-        grad_user, grad_rows = bpr_step(self.user_emb, self.item_emb, self.pairs, self.l2, out=self._rows)
+        faults); copy them to keep them longer. `room`: rows that an attack will append
+        (`UploadBuffer`)."""
+        if self._buffer is None or self._buffer.room < room:
+            self._buffer = UploadBuffer(self.pairs.row_item, self.item_emb.shape[1], room, self.item_emb.dtype)
+        rows = self._buffer.grads[: self._buffer.rows]
+        grad_user, grad_rows = bpr_step(self.user_emb, self.item_emb, self.pairs, self.l2, out=rows)
         self.user_emb.sub_(grad_user, alpha=self.lr)
-        return SparseUpdates(self.pairs.row_client, self.pairs.row_item, grad_rows)
+        return self._buffer.batch(self.pairs.row_client, grad_rows)
 
     def server_step(self, aggregated: torch.Tensor) -> None:
         """V <- V - lr * AGR(rows) for every item (items without rows get a zero row)."""

@@ -126,19 +126,22 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
     clock = partial(_timed, times, device=device)
 
     rows = [{"epoch": 0, **evaluator(model.scores)}]
+    room = 0
     status, diverged_epoch = "ok", None
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.model}/{cfg.attack}/{cfg.defense}/rho{cfg.ratio}",
                file=sys.stderr, disable=not progress, mininterval=2.0)
     for epoch in bar:
         with torch.no_grad():
             with clock("client"):
-                uploads = model.client_step()
+                uploads = model.client_step(room=room)
             # models with dense weights (FedGNN) also return one dense row per client, all
             # of "item" 0; attacked and aggregated with the same attack and defense
             uploads, dense = uploads if isinstance(uploads, tuple) else (uploads, None)
             if n_mal and epoch > cfg.start:
                 with clock("attack"):
-                    uploads = SparseUpdates.concat(uploads, attack.uploads(epoch, uploads, model))
+                    malicious = attack.uploads(epoch, uploads, model)
+                    room = max(room, len(malicious))  # appended without a copy from the next epoch on
+                    uploads = SparseUpdates.concat(uploads, malicious)
                     if dense is not None:
                         dense = SparseUpdates.concat(dense, attack.dense_uploads(epoch, dense, model))
             with clock("aggregate"):
