@@ -415,3 +415,16 @@ def test_krum_lower_bounds_never_exceed_the_scores(f):
             lower = distance._lower_bounds(space, tau.clamp_min(0))
             real = weight > 0
             assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
+
+
+@pytest.mark.parametrize("n_ranks", [1, 3, 40])
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_kth_largest_with_a_rank_per_row(n_ranks, numpy_on_cpu, monkeypatch):
+    from spattack.aggregators import distance, groups
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
+    gen = torch.Generator().manual_seed(n_ranks)
+    x = torch.randint(0, 20, (3, 50, 60), generator=gen).float()  # ties
+    choices = torch.randint(1, 61, (n_ranks,), generator=gen)
+    rank = choices[torch.randint(0, n_ranks, (3, 50), generator=gen)]
+    expected = torch.sort(x, dim=2, descending=True).values.gather(2, (rank - 1).unsqueeze(2))
+    assert torch.equal(distance.kth_largest(x.clone(), rank), expected)
