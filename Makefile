@@ -4,6 +4,7 @@
 #   make test    # venv + install + the test suite
 #   make report  # Snakemake's HTML report of TARGETS (default: all) -> results/report.html
 #   make test-slurm  # as root: a real local SLURM (apt) and the workflow on it (docs/cluster.md)
+#   make gpu-check   # on a CUDA machine: one report, docs/gpu/report.md (scripts/gpu_check.py)
 # MIRROR=DIR copies raw data from DIR (laid out like <dataset>/<file>) instead of
 # downloading; it defaults to ../shared/data/raw when that folder exists.
 
@@ -16,7 +17,7 @@ SNAKEMAKE = $(VENV)/bin/snakemake --cores $(CORES) --keep-going $(if $(MIRROR),-
 
 TARGETS ?= all
 
-.PHONY: setup paper quick report test test-slurm bench
+.PHONY: setup paper quick report test test-slurm bench gpu-check
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -47,3 +48,8 @@ $(VENV)/.installed-slurm: $(VENV)/.installed
 
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_epoch.py --dataset ml-100k --split results/data/ml-100k
+
+# Needs the splits (results/data, e.g. from `snakemake table2`) and torch, numpy, pandas, tqdm;
+# installs nothing, so it runs in a CUDA machine's own Python.
+gpu-check:
+	PYTHONPATH=src $(PYTHON) scripts/gpu_check.py --device cuda --out docs/gpu/report.md

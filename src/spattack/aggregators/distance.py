@@ -19,8 +19,10 @@ import torch
 from .groups import Groups, in_threads, use_numpy
 from .order import check_f
 
-# Distances per block: small enough to stay in cache, large enough to amortise Python.
+# Distances per block on CPU: small enough to stay in cache, large enough to amortise
+# Python; on GPUs, large enough to fill the device.
 KRUM_BLOCK_ELEMENTS = 1 << 21
+KRUM_BLOCK_ELEMENTS_GPU = 1 << 27
 # Items with at most this many plain rows are scored exactly on every row.
 SMALL = 128
 # A row is dropped when its lower bound exceeds its item's best score by this share: far
@@ -121,8 +123,9 @@ def _blocks(space: _Space, index: torch.Tensor):
     q, p, d = space.x.shape[1], space.n_plain, space.x.shape[2]
     plain_x, heavy_x = space.x[:, :p].contiguous(), space.x[:, p:].contiguous()
     pad_from = int(space.weight[:, :p].gt(0).all(0).cumprod(0).sum())  # earlier columns are real everywhere
-    items_per_block = max(1, KRUM_BLOCK_ELEMENTS // (n_rows * q))
-    rows_per_block = n_rows if items_per_block > 1 else max(1, KRUM_BLOCK_ELEMENTS // q)
+    cap = _block_elements(space.x)
+    items_per_block = max(1, cap // (n_rows * q))
+    rows_per_block = n_rows if items_per_block > 1 else max(1, cap // q)
     for a in range(0, b, items_per_block):
         its = slice(a, a + items_per_block)
         for r in range(0, n_rows, rows_per_block):
@@ -136,6 +139,10 @@ def _blocks(space: _Space, index: torch.Tensor):
             heavy = _distances(xr, sqr, heavy_x[its], space.sq[its, None, p:], idx - p)
             heavy.masked_fill_(space.heavy_weight[its] == 0, 0)
             yield its, cols, plain, heavy
+
+
+def _block_elements(x: torch.Tensor) -> int:
+    return KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
 
 
 def _distances(xr, sqr, xc, sqc, self_column) -> torch.Tensor:
@@ -209,8 +216,9 @@ def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
     weight, surplus = space.heavy_weight, space.surplus
     padding = (p - space.weight[:, :p].gt(0).sum(1, keepdim=True)).to(space.x.dtype)  # (b, 1)
     out = space.x.new_empty(b, q)
-    items_per_block = max(1, KRUM_BLOCK_ELEMENTS // (q * p))
-    rows_per_block = q if items_per_block > 1 else max(1, KRUM_BLOCK_ELEMENTS // p)
+    cap = _block_elements(space.x)
+    items_per_block = max(1, cap // (q * p))
+    rows_per_block = q if items_per_block > 1 else max(1, cap // p)
     for a in range(0, b, items_per_block):
         its = slice(a, a + items_per_block)
         for r in range(0, q, rows_per_block):
