@@ -58,3 +58,23 @@ def test_too_few_items_is_a_clear_error():
     data = synthetic_interactions(n_users=5, n_items=30, per_user=10)
     with pytest.raises(ValueError, match="eval_negatives"):
         Evaluator(data, n_negatives=99, seed=0, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("n_items", [7, 5000, 2**30])
+def test_repeats_found_by_numpy_and_torch_agree(n_items, monkeypatch):
+    """First occurrences in draw order are kept; int32 keys, or int64 when they do not fit."""
+    from spattack.aggregators import groups
+    from spattack.evaluation import _repeats
+    cand = torch.randint(0, n_items, (50, 300), generator=torch.Generator().manual_seed(n_items % 97))
+    cand[:, 5] = cand[:, 2]
+    fast = _repeats(cand, n_items)
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", False)
+    assert torch.equal(fast, _repeats(cand, n_items))
+    assert fast[:, 5].all() and not fast[:, 0].any()
+    expected = torch.zeros_like(fast)
+    for b, row in enumerate(cand.tolist()):
+        seen = set()
+        for k, c in enumerate(row):
+            expected[b, k] = c in seen
+            seen.add(c)
+    assert torch.equal(fast, expected)

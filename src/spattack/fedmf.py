@@ -132,7 +132,7 @@ def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l
     chunk = CHUNK if user_emb.device.type == "cpu" else max(n_pairs, n_rows, 1)
     grad_user = torch.zeros_like(user_emb)
     coef = user_emb.new_empty(n_pairs, 1)
-    pos_item, neg_item = pairs.pos_item, pairs.neg_item
+    pos_item, neg_item = pairs.pos_item, pairs.neg_item  # read in order, unlike row_item[pos_row]
     for lo in range(0, n_pairs, chunk):
         c = slice(lo, lo + chunk)
         users = pairs.pair_user[c]

@@ -90,17 +90,20 @@ class UploadBuffer:
     def __init__(self, items: torch.Tensor, dim: int, room: int, dtype=torch.float32):
         n, device = items.numel(), items.device
         self.rows, self.room = n, room
-        self.items = torch.empty(n + room, dtype=torch.long, device=device)
-        self.items[:n] = items
         self.grads = torch.empty(n + room, dim, dtype=dtype, device=device)
-        self.counts = torch.ones(n + room, dtype=torch.long, device=device)
+        if room:  # item ids and counts of the appended rows go after the fixed rows'
+            self.items = torch.empty(n + room, dtype=torch.long, device=device)
+            self.items[:n] = items
+            self.counts = torch.ones(n + room, dtype=torch.long, device=device)
+        else:
+            self.items = items
 
     def batch(self, clients: torch.Tensor, grads: torch.Tensor) -> SparseUpdates:
         """The fixed rows with gradients `grads` (a view of `self.grads[:rows]`)."""
         return SparseUpdates(clients, self.items[: self.rows], grads, None, room=self)
 
     def fits(self, first: SparseUpdates, rest: list[SparseUpdates]) -> bool:
-        return (first.grads.data_ptr() == self.grads.data_ptr() and len(first) == self.rows
+        return (self.room and first.grads.data_ptr() == self.grads.data_ptr() and len(first) == self.rows
                 and sum(len(b) for b in rest) <= self.room and all(b.grads.dtype == self.grads.dtype for b in rest))
 
     def append(self, first: SparseUpdates, rest: list[SparseUpdates]):
