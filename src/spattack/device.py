@@ -1,6 +1,10 @@
-"""Device choice and reproducibility switches."""
+"""Device choice, reproducibility switches and the process's memory allocator."""
 
 from __future__ import annotations
+
+import ctypes
+import sys
+from functools import cache
 
 import torch
 
@@ -27,3 +31,22 @@ def make_deterministic(device: torch.device, threads: int | None = None) -> None
     if device.type == "cuda":
         # index_add_ and scatter on CUDA use atomics; ask for the deterministic kernels.
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@cache
+def keep_freed_memory() -> bool:
+    """Let glibc's allocator keep large freed blocks for reuse instead of returning them to
+    the system (mallopt: no mmap for large blocks, trim threshold 2 GiB). A training run
+    allocates and frees the same large tensors every epoch, and a block taken fresh from
+    the system is zeroed page by page on first touch: ~80 ms for ML-1M's 247 MB of
+    upload rows, a third of a clean epoch, and FedGNN's step on ML-1M ran 1.65x faster
+    without it. The cost is resident memory: the process keeps its high-water mark.
+    Process-wide and once; a no-op (False) where the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .aggregators import aggregate_uploads
 from .attacks import AttackContext, make_attack
-from .device import make_deterministic, resolve_device
+from .device import keep_freed_memory, make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
 from .fedgnn import FedGNN
 from .fedmf import FedMF
@@ -109,10 +109,12 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
     `cfg.start` on, the attack appends its malicious rows; the server aggregates every
     item over the rows received for it and steps. Evaluated at init, every
     `eval_every` epochs and at the last epoch. A run whose model becomes non-finite
-    stops with status "diverged" instead of carrying NaNs on.
+    stops with status "diverged" instead of carrying NaNs on. Sets the process's
+    allocator to keep freed memory (`device.keep_freed_memory`).
     """
     device = resolve_device(cfg.device)
     make_deterministic(device, cfg.threads)
+    keep_freed_memory()
     started = time.perf_counter()
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
