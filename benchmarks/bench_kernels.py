@@ -1,0 +1,122 @@
+"""The hot kernels of one ML-1M epoch, timed through the library's stable API, so that two
+versions of the code can be compared in one run.
+
+    python benchmarks/bench_kernels.py --split results/data/ml-1m
+    python benchmarks/bench_kernels.py --split results/data/ml-1m --base ../spattack-base/src
+
+With --base, every kernel is timed in alternating fresh processes, the other version first
+importing the library from that folder (e.g. a `git worktree add ../spattack-base <commit>`),
+and the table gives both medians and their ratio. Kernels, on the uploads of round 4 of a
+clean FedMF cell: the client step (`bpr_step`), each aggregator (f = 3% of the users for
+trimmed mean and Krum), the evaluation, and a clean Mean epoch (client step, Mean and
+evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "evaluate", "mean_epoch"]
+
+
+def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
+    import torch
+
+    from spattack.aggregators import aggregate
+    from spattack.evaluation import Evaluator
+    from spattack.fedmf import FedMF, bpr_step
+    from spattack.interactions import Interactions
+    from spattack.malicious import n_malicious
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    try:  # this version's allocator setting, where it has one
+        from spattack.device import keep_freed_memory
+        keep_freed_memory()
+    except ImportError:
+        pass
+    data = Interactions.load(split)
+    model = FedMF(data, 32, 0.01, 0.1, 0.01, 0, torch.device("cpu"))
+    evaluator = Evaluator(data, 99, 0, torch.device("cpu"))
+    for _ in range(3):
+        up = model.client_step()
+        model.server_step(aggregate("mean", up.items, up.grads, data.n_items))
+    up = model.client_step()
+    items, grads = up.items.clone(), up.grads.clone()
+    f = n_malicious(data.n_users, 3.0)
+
+    def epoch():
+        u = model.client_step()
+        model.server_step(aggregate("mean", u.items, u.grads, data.n_items))
+        evaluator(model.scores)
+
+    fns = {
+        "client_step": lambda: bpr_step(model.user_emb, model.item_emb, model.pairs, 0.1),
+        "evaluate": lambda: evaluator(model.scores),
+        "mean_epoch": epoch,
+    }
+    for name in ("mean", "median", "trimmed_mean", "krum", "norm"):
+        params = {"f": f} if name in ("trimmed_mean", "krum") else {}
+        fns[name] = lambda name=name, params=params: aggregate(name, items, grads, data.n_items, **params)
+    fn = fns[kernel]
+    fn()
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def child(src: str | None, args, kernel: str) -> float:
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, __file__, "--split", args.split, "--threads", str(args.threads), "--repeat",
+           str(args.repeat), "--kernel", kernel]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])["seconds"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--split", required=True)
+    p.add_argument("--base", help="src folder of another version to compare with")
+    p.add_argument("--kernels", default=",".join(KERNELS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5, help="timed calls per process (median)")
+    p.add_argument("--pairs", type=int, default=3, help="processes per version and kernel (median)")
+    p.add_argument("--kernel", help=argparse.SUPPRESS)  # child mode
+    args = p.parse_args()
+    if args.kernel:
+        print(json.dumps({"seconds": measure(args.split, args.kernel, args.threads, args.repeat)}))
+        return
+    print(f"{args.split}, {args.threads} threads, median of {args.repeat} calls, median of {args.pairs} processes\n")
+    if args.base:
+        print("| kernel | this version s | base s | base / this |")
+        print("|---|---:|---:|---:|")
+    else:
+        print("| kernel | seconds |")
+        print("|---|---:|")
+    for kernel in args.kernels.split(","):
+        this, base = [], []
+        for _ in range(args.pairs):
+            if args.base:
+                base.append(child(args.base, args, kernel))
+            this.append(child(None, args, kernel))
+        t = statistics.median(this)
+        if args.base:
+            b = statistics.median(base)
+            print(f"| {kernel} | {t:.4f} | {b:.4f} | {b / t:.1f} |", flush=True)
+        else:
+            print(f"| {kernel} | {t:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
