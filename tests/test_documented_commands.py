@@ -156,6 +156,12 @@ def test_make_report_for_real(built, targets):
     wanted = (targets or "table2 fig2c prop2 table3 fig3 fig4 fig5").split()
     for target, result in REPORTED.items():
         assert (f'"{result}"' in html) == (target in wanted), target
+    # every caption, and the front page, state the runs behind the result: one epoch here
+    assert "200 epochs" not in html
+    trained = set(wanted) & {"table3", "fig3", "fig4", "fig5"}  # its caption and its front-page line
+    assert html.count("Not the paper's protocol: 1 epoch (paper: 200).") >= 2 * len(trained)
+    assert "From the leave-one-out splits of ML-100K (split mode paper; code 0.1.0); no training runs." in html \
+        or "table2" not in wanted
 
 
 def test_readme_report_command_for_real(built, readme):

@@ -38,6 +38,17 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def caption_template(name):
+    """The report caption template of a result, which its build fills in from its data."""
+    return os.path.join(workflow.basedir, "workflow", "report", f"{name}.rst")
+
+
+def caption(name):
+    """The caption a result's build writes to results/report/<name>.rst, as report() wants
+    it: absolute (report() reads a relative one from beside the rules)."""
+    return os.path.abspath(f"{RESULTS}/report/{name}.rst")
+
+
 def cell_dir(dataset, model, attack, defense, ratio, start, seed):
     """Output folder of one training cell."""
     return (
