@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -125,6 +126,34 @@ def _bounded(chunks: Iterable[bytes], limit: int | None, name: str, source: str)
         if limit is not None and seen > limit:
             raise _too_large(name, source, limit, seen)
         yield chunk
+
+
+class _LimitedReader(io.RawIOBase):
+    """A readable binary stream over `stream` that raises SizeLimitError as soon as more
+    than `limit` bytes have been read from it."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str, source: str):
+        self.stream, self.limit, self.name, self.source, self.seen = stream, limit, name, source, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.stream.readinto(buffer)
+        self.seen += n
+        if self.seen > self.limit:
+            raise _too_large(self.name, self.source, self.limit, self.seen)
+        return n
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+
+def open_gzip_limited(path: str | Path, limit: int, name: str) -> BinaryIO:
+    """The decompressed content of the gzip file `path`, for reading: a read that takes it
+    past `limit` bytes (the size of the genuine `name`) raises SizeLimitError."""
+    return io.BufferedReader(_LimitedReader(gzip.open(path, "rb"), limit, name, str(path)), CHUNK)
 
 
 def sha256_of(path: str | Path) -> str:
