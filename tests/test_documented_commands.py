@@ -28,9 +28,24 @@ TINY = ("datasets=[ml-100k] epochs=1 'experiments={table3: {attacks: [none]}, "
         "fig5: {dataset: ml-100k, starts: [0], attacks: [spattack-o-d]}}'")
 
 
+# the make targets the tests below run, and how
+TESTED_TARGETS = {"paper", "quick", "report", "test", "test-slurm", "bench", "gpu-check", "setup"}
+
+
 @pytest.fixture(scope="module")
 def readme(repo_root):
     return (repo_root / "README.md").read_text()
+
+
+def test_every_documented_make_target_exists_and_is_tested(repo_root, readme):
+    makefile = (repo_root / "Makefile").read_text()
+    code = re.findall(r"`([^`\n]+)`", readme) + re.findall(r"```bash\n(.*?)```", readme, re.S)
+    documented = {m for text in code for m in re.findall(r"(?:^|\s)make ([a-z][\w-]*)", text, re.M)}
+    documented |= set(re.findall(r"^#\s+make ([a-z][\w-]*)", makefile, re.M))
+    defined = set(re.findall(r"^([a-z][\w-]*):", makefile, re.M))
+    assert {"paper", "quick", "test", "report"} <= documented
+    assert documented <= defined, documented - defined
+    assert documented <= TESTED_TARGETS, documented - TESTED_TARGETS
 
 
 @pytest.fixture(scope="module")
