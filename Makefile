@@ -6,14 +6,23 @@
 #   make test-slurm  # as root: a real local SLURM (apt) and the workflow on it (docs/cluster.md)
 #   make gpu-check   # on a CUDA machine: one report, docs/gpu/report.md (scripts/gpu_check.py)
 # MIRROR=DIR copies raw data from DIR (laid out like <dataset>/<file>) instead of
-# downloading; it defaults to ../shared/data/raw when that folder exists.
+# downloading; it defaults to ../shared/data/raw when that folder exists (MIRROR= for none).
+# CONFIG="key=value ..." sets more config keys (as snakemake's --config);
+# SNAKEFLAGS="..." passes more snakemake options, e.g. SNAKEFLAGS=-n for a dry run;
+# PYTESTFLAGS="..." passes more pytest options to make test.
 
 VENV ?= .venv
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 CORES ?= all
 MIRROR ?= $(wildcard $(abspath ../shared/data/raw))
-SNAKEMAKE = $(VENV)/bin/snakemake --cores $(CORES) --keep-going $(if $(MIRROR),--config mirror=$(MIRROR))
+CONFIG ?=
+SNAKEFLAGS ?=
+PYTESTFLAGS ?=
+SNAKEMAKE = $(VENV)/bin/snakemake
+SNAKEOPTS = --cores $(CORES) --keep-going $(SNAKEFLAGS)
+# --config takes every word after it, so it ends every command line (targets go first).
+CONFIG_ARGS = $(if $(strip $(MIRROR) $(CONFIG)),--config $(if $(MIRROR),mirror=$(MIRROR)) $(CONFIG))
 
 TARGETS ?= all
 
@@ -28,16 +37,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 paper: setup
-	$(SNAKEMAKE)
+	$(SNAKEMAKE) $(SNAKEOPTS) $(CONFIG_ARGS)
 
 quick: setup
-	$(SNAKEMAKE) --configfile config/quick.yaml
+	$(SNAKEMAKE) $(SNAKEOPTS) --configfile config/quick.yaml $(CONFIG_ARGS)
 
 report: setup
-	$(SNAKEMAKE) $(TARGETS) --report results/report.html
+	$(SNAKEMAKE) $(TARGETS) --report results/report.html $(SNAKEOPTS) $(CONFIG_ARGS)
 
 test: setup
-	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q
+	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q $(PYTESTFLAGS)
 
 test-slurm: $(VENV)/.installed-slurm
 	SPATTACK_MIRROR=$${SPATTACK_MIRROR:-$(MIRROR)} $(VENV)/bin/pytest -q -m slurm --durations=0 tests/test_slurm.py

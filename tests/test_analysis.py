@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
-from spattack.analysis import fit_power_law, head_tail, prop2_table, split_stats, table2
+from spattack.analysis import (fit_power_law, head_tail, markdown_table, prop2_from_summaries, prop2_table,
+                               split_stats, table2, table2_from_summaries)
+from spattack.analysis.summary import fit_table
 from spattack.malicious import n_malicious
 from spattack.analysis.plots import plot_degree_distribution, plot_prop2, save_figure
+from spattack.provenance import Splits
 
 
 def _discrete_power_law(beta, xmin, n, seed=0):
@@ -61,3 +64,24 @@ def test_figures_are_written(tmp_path):
     save_figure(plot_prop2(table), tmp_path / "p.png")
     for name in ("f.pdf", "f.png", "p.png"):
         assert (tmp_path / name).stat().st_size > 5000
+
+
+def test_analysis_tables_and_figures_say_which_splits_and_code_made_them():
+    deg = np.concatenate([_discrete_power_law(2.2, 5, 2000), [0] * 10])
+    fit = fit_power_law(deg)
+    stats = split_stats(3, 4, np.array([0, 1, 1, 2]), np.array([3, 0, 2]))
+    summary = {"dataset": "steam", "mode": "correct", "code_version": "0.1.0+g1234", "n_benign": 1000,
+               "stats": {"ours (correct mode)": stats}, "head_tail": head_tail(deg, 200)}
+    items = [(summary, deg, fit)]
+    assert table2_from_summaries([summary]).code_version.tolist() == ["", "0.1.0+g1234"]  # the paper's row: none
+    assert fit_table(items)[["split_mode", "code_version"]].values.tolist() == [["correct", "0.1.0+g1234"]]
+    prop2 = prop2_from_summaries(items, 0.5, [1, 5])
+    assert set(prop2.split_mode) == {"correct"} and set(prop2.code_version) == {"0.1.0+g1234"}
+    data = Splits.from_summaries([summary]).header()
+    md = markdown_table(prop2, title="Proposition 2", source=data)
+    assert md.startswith(f"## Proposition 2\n\n{data}\n\n| dataset |")
+    assert "**Not the paper's protocol: split mode correct" in data
+    for fig in (plot_degree_distribution({"steam": deg}, {"steam": fit}, 200, note=data), plot_prop2(prop2, note=data)):
+        [note] = fig.texts
+        assert " ".join(note.get_text().split()).startswith("Data. From the leave-one-out splits of Steam")
+        assert note.get_color() == "#b00000"

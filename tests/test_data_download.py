@@ -3,7 +3,10 @@
 import gzip
 import hashlib
 import http.server
+import itertools
+import re
 import shutil
+import sys
 import threading
 import zipfile
 from functools import partial
@@ -11,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from spattack.data import ChecksumError, MissingRawFileError, UnsafeArchiveError, fetch
-from spattack.data.datasets import ML_1M, Archive, DatasetSpec, RawFile
-from spattack.data.download import sha256_of
+from spattack.data import ChecksumError, MissingRawFileError, SizeLimitError, UnsafeArchiveError, download, fetch
+from spattack.data.datasets import ML_1M, ML_100K, Archive, DatasetSpec, RawFile
+from spattack.data.download import CHUNK, sha256_of
 
 GOOD = b"1\t2\t3\t4\n5\t6\t7\t8\n"
 TINY = DatasetSpec(name="tiny", files=(RawFile("x.data", sha256=hashlib.sha256(GOOD).hexdigest(), size=len(GOOD)),))
@@ -158,6 +161,7 @@ def http_dir(tmp_path):
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a, **k: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.handle_error = lambda request, address: None  # a client that stops reading (a refused download)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
@@ -200,3 +204,103 @@ def test_unreachable_url_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("SPATTACK_CACHE", str(tmp_path / "cache"))
     with pytest.raises(MissingRawFileError, match=r"could not download .*put x.data at <mirror>/tiny/x.data"):
         fetch(TINY_ZIP, tmp_path / "out")
+
+
+# --- bombs: every copy, decompression and download stops at the size its output must have
+
+ZEROS = b"\0" * (4 << 20)  # 4 MiB that compress to a few KiB
+
+
+def _stopped_after(err) -> int:
+    return int(re.search(r"stopped after reading ([\d,]+) bytes", str(err.value)).group(1).replace(",", ""))
+
+
+def test_zip_member_declaring_more_than_the_known_size_is_not_extracted(tmp_path):
+    _zip(tmp_path / "mirror" / "tiny" / "tiny.zip", {"tiny/x.data": ZEROS})
+    with pytest.raises(SizeLimitError) as err:
+        fetch(TINY_ZIP, tmp_path / "out", mirror=tmp_path / "mirror")
+    msg = str(err.value)
+    assert "tiny.zip!tiny/x.data" in msg and f"{len(ZEROS):,} bytes" in msg and "16 bytes" in msg
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_zip_member_declaring_fewer_bytes_is_refused_as_truncated(tmp_path):
+    _zip(tmp_path / "mirror" / "tiny" / "tiny.zip", {"tiny/x.data": GOOD[:-4]})
+    with pytest.raises(ChecksumError, match="TRUNCATED"):
+        fetch(TINY_ZIP, tmp_path / "out", mirror=tmp_path / "mirror")
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_gzip_bomb_in_the_mirror_stops_within_one_chunk(tmp_path):
+    mirror = _mirror_with(tmp_path, "x.data.gz", gzip.compress(ZEROS))
+    with pytest.raises(SizeLimitError, match=r"x\.data from .*x\.data\.gz is larger than the 16 bytes") as err:
+        fetch(TINY, tmp_path / "out", mirror=mirror)
+    assert _stopped_after(err) <= CHUNK < len(ZEROS)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_oversized_plain_mirror_file_is_refused_without_copying(tmp_path, monkeypatch):
+    mirror = _mirror_with(tmp_path, "x.data", GOOD * 1000)
+    monkeypatch.setattr(download, "_write_verified", lambda *a, **k: pytest.fail("copied an oversized file"))
+    with pytest.raises(ChecksumError, match=r"Its size is 16,000 bytes, expected 16"):
+        fetch(TINY, tmp_path / "out", mirror=mirror)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_every_write_stops_at_the_known_size_even_on_an_endless_stream(tmp_path):
+    """The one sink all copies, inflations and downloads go through: a source that grows
+    (or never ends) is cut at the first chunk past the size, and nothing stays."""
+    read = []
+    endless = (read.append(1) or b"x" * 5 for _ in itertools.count())
+    with pytest.raises(SizeLimitError, match=r"x\.data from growing is larger than the 16 bytes") as err:
+        download._write_verified(endless, tmp_path / "out" / "x.data", TINY.files[0], "growing")
+    assert _stopped_after(err) == 20 and len(read) == 4
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_download_past_the_archive_size_is_stopped_and_not_cached(http_dir, tmp_path, monkeypatch):
+    root, url = http_dir
+    monkeypatch.setenv("SPATTACK_CACHE", str(tmp_path / "cache"))
+    (root / "tiny.zip").write_bytes(ZEROS)
+    spec = DatasetSpec(name="tiny", files=TINY.files,
+                       archive=Archive(url=f"{url}/tiny.zip", filename="tiny.zip", known_hash=None, size=1000))
+    with pytest.raises(SizeLimitError, match=r"tiny\.zip from http://.*/tiny\.zip is larger than the 1,000 bytes") as err:
+        fetch(spec, tmp_path / "out")
+    assert _stopped_after(err) < len(ZEROS)
+    assert _leftovers(tmp_path / "cache") == [] and _leftovers(tmp_path / "out") == []
+
+
+def test_steam_url_download_past_the_raw_size_is_stopped(http_dir, tmp_path, monkeypatch):
+    root, url = http_dir
+    monkeypatch.setenv("SPATTACK_CACHE", str(tmp_path / "cache"))
+    (root / "x.data").write_bytes(ZEROS)
+    spec = DatasetSpec(name="tiny", files=TINY.files, kaggle="someone/steam-video-games")
+    with pytest.raises(SizeLimitError, match="larger than the 16 bytes"):
+        fetch(spec, tmp_path / "out", steam_url=f"{url}/x.data")
+    assert _leftovers(tmp_path / "cache") == [] and _leftovers(tmp_path / "out") == []
+
+
+def test_kaggle_download_that_never_ends_is_killed_past_the_archive_limit(tmp_path, monkeypatch):
+    """A `kaggle` that writes forever: stopped once its folder passes `archive_limit`."""
+    monkeypatch.setenv("SPATTACK_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "kaggle"
+    fake.write_text(f"#!{sys.executable}\n"
+                    "import sys, time\n"
+                    "folder = sys.argv[sys.argv.index('-p') + 1]\n"
+                    "with open(folder + '/steam-video-games.zip', 'wb') as f:\n"
+                    "    while True:\n"
+                    "        f.write(bytes(1 << 18)); f.flush(); time.sleep(0.01)\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr("spattack.data.download.shutil.which", lambda name: str(fake))
+    spec = DatasetSpec(name="tiny", files=TINY.files, kaggle="someone/steam-video-games")
+    limit = download.archive_limit(spec)
+    assert limit == 2 * 16 + (1 << 20)
+    with pytest.raises(SizeLimitError, match=f"larger than the {limit:,} bytes") as err:
+        fetch(spec, tmp_path / "out")
+    assert limit < _stopped_after(err) < 40 * limit
+    assert _leftovers(tmp_path / "cache" / "kaggle") == [] and _leftovers(tmp_path / "out") == []
+
+
+def test_canonical_archives_have_a_known_size():
+    for spec in (ML_100K, ML_1M):
+        assert download.archive_limit(spec) == spec.archive.size > 0

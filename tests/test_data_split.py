@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spattack.data import make_split, read_split, write_split
+from spattack.data import SizeLimitError, make_split, read_split, write_split
+from spattack.data.datasets import ML_1M
 from spattack.data.reference import render_reference
 from spattack.interactions import Interactions
 
@@ -160,3 +161,16 @@ def test_split_is_vectorised_enough():
     s = leave_one_out(events, Rules(min_interactions=2, dedupe=True))
     assert time.perf_counter() - t < 1.0
     assert len(s.test) == s.n_users and s.train["user"].is_monotonic_increasing
+
+
+def test_gzipped_ml1m_ratings_inflate_no_further_than_the_genuine_file(tmp_path):
+    """A ratings.dat.gz read in place (the split check reads the mirror's) is cut at the
+    genuine ratings.dat's size, however well-formed its lines."""
+    line = b"1::1193::5::978300760\n"
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    with gzip.open(folder / "ratings.dat.gz", "wb", compresslevel=1) as f:
+        for _ in range(ML_1M.ratings.size // (len(line) * 10_000) + 1):
+            f.write(line * 10_000)
+    with pytest.raises(SizeLimitError, match=r"ratings\.dat from .*ratings\.dat\.gz is larger than the 24,594,131"):
+        make_split("ml-1m", folder)

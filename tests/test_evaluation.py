@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spattack.evaluation import Evaluator, random_ranking_metrics, ranking_metrics
+from spattack.evaluation import METRICS, Evaluator, random_ranking_metrics, ranking_metrics
 from spattack.synthetic import synthetic_interactions
 
 
@@ -23,6 +23,74 @@ def test_hand_computed_ranks():
     assert m["hr10"] == pytest.approx(2 / 4)
     assert m["ndcg5"] == pytest.approx(1 / 4)
     assert m["ndcg10"] == pytest.approx((1 + 1 / math.log2(7)) / 4)
+
+
+def _gain(r):
+    return 1 / math.log2(r + 1)
+
+
+def test_all_tied_scores_score_what_a_random_order_scores():
+    """A constant model (every score alike, as after a collapse) is no better than chance."""
+    m = ranking_metrics(torch.zeros(8), torch.zeros(8, 99))
+    assert m["hr5"] == pytest.approx(5 / 100) and m["hr10"] == pytest.approx(10 / 100)
+    assert m["ndcg5"] == pytest.approx(sum(_gain(r) for r in range(1, 6)) / 100)
+    assert m["ndcg10"] == pytest.approx(sum(_gain(r) for r in range(1, 11)) / 100)
+    assert m == pytest.approx(random_ranking_metrics(99))
+
+
+def test_partly_tied_rows_average_over_the_tie_range():
+    test = torch.tensor([1.0, 1.0])
+    neg = torch.zeros(2, 20)
+    neg[0, :3], neg[0, 3:7] = 2.0, 1.0  # 3 above, 4 tied: rank uniform over 4..8
+    neg[1, :8], neg[1, 8:11] = 2.0, 1.0  # 8 above, 3 tied: rank uniform over 9..12
+    m = ranking_metrics(test, neg)
+    assert m["hr5"] == pytest.approx((2 / 5 + 0) / 2)
+    assert m["hr10"] == pytest.approx((5 / 5 + 2 / 4) / 2)
+    assert m["ndcg5"] == pytest.approx(((_gain(4) + _gain(5)) / 5 + 0) / 2)
+    assert m["ndcg10"] == pytest.approx((sum(_gain(r) for r in range(4, 9)) / 5 + (_gain(9) + _gain(10)) / 4) / 2)
+
+
+def test_nan_negatives_rank_above_and_infinities_compare_as_numbers():
+    nan, inf = float("nan"), float("inf")
+    test = torch.tensor([1.0, 1.0, 1.0])
+    neg = torch.zeros(3, 12)
+    neg[0, 0] = nan  # above the test item: rank 2
+    neg[1, :2] = torch.tensor([inf, -inf])  # +inf above, -inf below: rank 2
+    neg[2, :] = -inf  # every negative below: rank 1
+    m = ranking_metrics(test, neg)
+    assert m["hr5"] == pytest.approx(1.0)
+    assert m["ndcg5"] == pytest.approx((_gain(2) + _gain(2) + 1) / 3)
+
+
+@pytest.mark.parametrize("test_value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_test_score_is_a_miss_even_among_equal_negatives(test_value):
+    for negatives in (torch.zeros(2, 12), torch.full((2, 12), test_value)):
+        m = ranking_metrics(torch.full((2,), test_value), negatives)
+        assert m == {"hr5": 0.0, "ndcg5": 0.0, "hr10": 0.0, "ndcg10": 0.0}
+
+
+def test_ties_agree_with_every_position_of_the_test_item_among_its_ties():
+    """The vectorised rule against its definition, on integer scores full of ties: the mean,
+    over every place the test item can take among the negatives tied with it, of the
+    metrics of that ranking."""
+    gen = torch.Generator().manual_seed(0)
+    test = torch.randint(0, 4, (300,), generator=gen).double()
+    neg = torch.randint(0, 4, (300, 15), generator=gen).double()
+    expected = {m: 0.0 for m in METRICS}
+    for t, row in zip(test.tolist(), neg.tolist()):
+        above, tied = sum(v > t for v in row), sum(v == t for v in row)
+        for rank in range(above + 1, above + tied + 2):
+            for k in (5, 10):
+                expected[f"hr{k}"] += (rank <= k) / (tied + 1) / len(test)
+                expected[f"ndcg{k}"] += (rank <= k) * _gain(rank) / (tied + 1) / len(test)
+    assert ranking_metrics(test, neg) == pytest.approx(expected)
+
+
+def test_a_constant_model_evaluates_at_chance():
+    data = synthetic_interactions(n_users=40, n_items=150, per_user=20, seed=1)
+    ev = Evaluator(data, n_negatives=99, seed=0, device=torch.device("cpu"))
+    m = ev(lambda users, items: torch.zeros(items.shape))
+    assert m == pytest.approx(random_ranking_metrics(99))
 
 
 def test_random_ranking_reference():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from spattack import attacks
+from spattack.evaluation import METRICS, random_ranking_metrics
 from spattack.malicious import n_malicious
 from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
@@ -41,6 +42,12 @@ def test_training_beats_random_ranking(data):
     assert m.epoch.tolist() == list(range(61))
     assert m.hr10.iloc[-5:].mean() > m.hr10.iloc[0] + 0.2
     assert result.summary["status"] == "ok" and result.summary["final"]["epoch"] == 60
+
+
+def test_an_all_zero_model_evaluates_at_chance_not_perfect(data):
+    """init_std 1e-30: every score underflows to 0 at epoch 0, so every item ties."""
+    m = simulate(data, RunConfig(**{**FAST, "epochs": 1, "init_std": 1e-30}), progress=False).metrics
+    assert m.iloc[0][list(METRICS)].to_dict() == pytest.approx(random_ranking_metrics(FAST["eval_negatives"]))
 
 
 def test_eval_every_keeps_init_and_last_epoch(data):

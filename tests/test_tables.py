@@ -5,14 +5,20 @@ import re
 
 import pytest
 
-from spattack.tables import METRIC_LABELS, paper_values, table3, table3_latex, table3_markdown
+from spattack.provenance import PAPER_PROTOCOL
+from spattack.tables import METRIC_LABELS, TABLE3_PROTOCOL, paper_values, runs_of, table3, table3_latex, table3_markdown
 
 
-def write_summary(path, dataset, attack, hr10, seed=0, status="ok"):
-    final = {"epoch": 200, "hr5": hr10 / 2, "ndcg5": hr10 / 4, "hr10": hr10, "ndcg10": hr10 / 3}
-    path.write_text(json.dumps({
-        "dataset": dataset, "status": status, "final": final,
-        "config": {"model": "fedmf", "attack": attack, "defense": "mean", "ratio": 3.0, "start": 0, "seed": seed}}))
+def write_summary(path, dataset, attack, hr10, seed=0, status="ok", epochs=None, device=None, code_version=None):
+    """A cell's summary.json; with `epochs` it records the paper's hyper-parameters and
+    that many epochs, and `device`/`code_version` when given (older summaries lack them)."""
+    final = {"epoch": epochs or 200, "hr5": hr10 / 2, "ndcg5": hr10 / 4, "hr10": hr10, "ndcg10": hr10 / 3}
+    config = {"model": "fedmf", "attack": attack, "defense": "mean", "ratio": 0.0 if attack == "none" else 3.0,
+              "start": 0, "seed": seed}
+    if epochs is not None:
+        config.update(PAPER_PROTOCOL, epochs=epochs)
+    made = {k: v for k, v in (("device", device), ("code_version", code_version)) if v is not None}
+    path.write_text(json.dumps({"dataset": dataset, "status": status, "final": final, **made, "config": config}))
     return path
 
 
@@ -36,6 +42,37 @@ def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
     assert "diverged" in md and "not run here" in md and r"\toprule" in tex
     assert "0.1100 ± 0.0141 -72%" in md  # two seeds: mean ± std
     assert "0.4000 (" in md  # one seed: no spread
+
+
+def test_table3_says_what_its_numbers_come_from_and_that_20_epochs_are_not_the_paper_s(tmp_path):
+    """A quick grid's Table 3 next to the paper's 200-epoch numbers says so in its header."""
+    paths = [write_summary(tmp_path / f"{ds}-{a}-{seed}.json", ds, a, 0.3, seed=seed, epochs=20, device="cpu",
+                           code_version="0.1.0+g1234")
+             for ds in ("ml-100k", "steam") for a in ("none", "spattack-o-d") for seed in (0, 1)]
+    df = table3(paths, ["ml-100k", "steam"], ["none", "spattack-o-d"])
+    ran = df[df.ours.notna()]
+    assert (ran.epochs == "20").all() and (ran.device == "cpu").all() and (ran.code_version == "0.1.0+g1234").all()
+    runs = runs_of(paths, TABLE3_PROTOCOL)
+    header = ("**Runs.** From 8 runs (their summary.json): ML-100K, Steam; FedMF; 20 epochs; seeds 0, 1; device cpu; "
+              "code 0.1.0+g1234. **Not the paper's protocol: 20 epochs (paper: 200).**")
+    assert table3_markdown(df, runs).startswith(header + "\n")
+    tex = table3_latex(df, runs)
+    assert tex.startswith("% From 8 runs (their summary.json)") and "% Not the paper's protocol" in tex
+    assert r"\multicolumn{4}{l}{\emph{Not the paper's protocol: 20 epochs (paper: 200).}} \\" in tex
+    assert tex.index(r"\multicolumn") < tex.index("Dataset & Metric")
+
+
+def test_table3_at_the_paper_s_protocol_names_it_and_older_summaries_say_what_they_lack(tmp_path):
+    paths = [write_summary(tmp_path / "a.json", "ml-100k", "none", 0.4, epochs=200, device="cuda:0",
+                           code_version="0.1.0+g1234"),
+             write_summary(tmp_path / "b.json", "ml-100k", "fang", 0.3, epochs=200, device="cuda:0",
+                           code_version="0.1.0+g1234")]
+    md = table3_markdown(table3(paths, ["ml-100k"], ["none", "fang"]), runs_of(paths, TABLE3_PROTOCOL))
+    assert "device cuda:0" in md and "The paper's protocol: 200 epochs" in md and "Not the paper" not in md
+    old = [write_summary(tmp_path / "c.json", "ml-100k", "none", 0.4)]
+    df = table3(old, ["ml-100k"], ["none"])
+    assert (df.code_version == "not recorded").all()
+    assert "**Not the paper's protocol: epochs not recorded" in table3_markdown(df, runs_of(old))
 
 
 def test_table3_keeps_attacks_the_paper_does_not_have(tmp_path):

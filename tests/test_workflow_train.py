@@ -45,6 +45,12 @@ def test_one_cell_and_table3(repo_root, mirror, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     html = report.read_text()
     assert "FedMF under every attack" in html and "table3.csv" in html
+    # the caption and the front page describe these runs (2 epochs), not config.yaml (200)
+    runs = "From 2 runs (their summary.json): ML-100K; FedMF; 2 epochs; seed 0; device cpu; code 0.1.0"
+    assert runs in html and "Not the paper's protocol: 2 epochs (paper: 200)" in html
+    assert "200 epochs" not in html
+    md = (tmp_path / "results" / "tables" / "table3.md").read_text()
+    assert md.startswith(f"**Runs.** {runs}") and "**Not the paper's protocol: 2 epochs (paper: 200).**" in md
 
     # a second run has nothing to do
     again = snakemake(repo_root, tmp_path, f"{cell}/metrics.csv", "table3", "-n", *cfg)

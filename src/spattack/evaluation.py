@@ -96,24 +96,38 @@ def _repeats(cand: torch.Tensor, n_items: int) -> torch.Tensor:
 
 
 def ranking_metrics(test_score: torch.Tensor, neg_score: torch.Tensor) -> dict[str, float]:
-    """HR@k and nDCG@k of one relevant item per user.
+    """HR@k and nDCG@k of one relevant item per user, ties broken at random in expectation.
 
-    rank = 1 + number of negatives scored strictly higher than the test item;
-    HR@k = [rank <= k], nDCG@k = [rank <= k] / log2(rank + 1), averaged over users.
-    A non-finite test score counts as a miss.
+    Per user, with g the number of negatives ranked above the test item and t the number
+    tied with it, the test item's rank is taken uniform over g+1 .. g+t+1 (a uniformly
+    random order of the tied items), and each metric is its expected value over that range:
+    HR@k = |{r in g+1..g+t+1 : r <= k}| / (t+1) and
+    nDCG@k = sum over those r of 1/log2(r+1), divided by (t+1).
+    Without ties (t = 0) these are the usual [rank <= k] and [rank <= k] / log2(rank + 1).
+    A model that scores every item alike thus gets exactly `random_ranking_metrics`.
+
+    Degenerate scores: a non-finite test score (NaN, +inf or -inf) is a miss (HR = nDCG =
+    0). A NaN negative counts as ranked above the test item (pessimistic); +inf and -inf
+    negatives compare with a finite test score as numbers do. Users are averaged with equal
+    weight.
     """
-    rank = 1 + (neg_score > test_score.unsqueeze(1)).sum(1)
-    rank = torch.where(torch.isfinite(test_score), rank, torch.full_like(rank, neg_score.shape[1] + 1))
+    test = test_score.unsqueeze(1)
+    above = ((neg_score > test) | torch.isnan(neg_score)).sum(1, keepdim=True)
+    tied = (neg_score == test).sum(1, keepdim=True)
+    weight = torch.where(test.isfinite(), 1 / (tied + 1).double(), 0.0)  # per rank of the tie range
     out = {}
     for k in (5, 10):
-        hit = (rank <= k).double()
-        out[f"hr{k}"] = hit.mean().item()
-        out[f"ndcg{k}"] = (hit / torch.log2(rank.double() + 1)).mean().item()
+        ranks = torch.arange(1, k + 1, device=neg_score.device)
+        in_range = (ranks > above) & (ranks <= above + tied + 1)  # (users, k): ranks <= k the item may take
+        gain = torch.ones(k, dtype=torch.float64, device=neg_score.device) / torch.log2(ranks.double() + 1)
+        out[f"hr{k}"] = (in_range.sum(1, keepdim=True) * weight).mean().item()
+        out[f"ndcg{k}"] = ((in_range * gain).sum(1, keepdim=True) * weight).mean().item()
     return {m: out[m] for m in METRICS}
 
 
 def random_ranking_metrics(n_negatives: int = 99) -> dict[str, float]:
-    """Expected metrics of a random ranking (an untrained model), for reference lines."""
+    """Expected metrics of a uniformly random ranking of the test item among `n_negatives`
+    negatives (an untrained model; also what `ranking_metrics` gives a constant model)."""
     n = n_negatives + 1
     out = {}
     for k in (5, 10):

@@ -12,26 +12,31 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .analysis.plots import NAMES, save_figure  # noqa: E402
+from .analysis.plots import NAMES, add_note, save_figure  # noqa: E402
 from .evaluation import random_ranking_metrics  # noqa: E402
 from .runio import read_metrics, read_summary  # noqa: E402
-from .tables import ATTACK_LABELS, METRIC_LABELS, collect_final_metrics  # noqa: E402
+from .tables import ATTACK_LABELS, METRIC_LABELS, PROVENANCE_COLUMNS, collect_final_metrics, join_distinct  # noqa: E402
 
 DEFENSE_LABELS = {"mean": "Mean", "median": "Median", "trimmed_mean": "TrimM", "krum": "Krum", "norm": "Norm"}
 DEFENSE_ORDER = list(DEFENSE_LABELS)
+# the paper's setting of Fig. 4 and Fig. 5, beyond the training protocol every cell shares
+FIG4_PROTOCOL = {"model": "fedgnn", "ratio": 10}
+FIG5_PROTOCOL = {"model": "fedmf", "defense": "mean", "ratio": 10}
 
 
 def fig3_data(summary_paths: list[str | Path]) -> pd.DataFrame:
-    """Tidy final metrics per (dataset, attack, defense, ratio, metric), mean over seeds;
-    the clean runs are kept with attack `none`."""
+    """Tidy final metrics per (dataset, attack, defense, ratio, metric), mean over seeds,
+    with `tables.PROVENANCE_COLUMNS`; the clean runs are kept with attack `none`."""
     df = collect_final_metrics(summary_paths)
-    return df[["dataset", "attack", "defense", "ratio", "metric", "ours", "std", "seeds", "status"]]
+    return df[["dataset", "attack", "defense", "ratio", "metric", "ours", "std", "seeds", "status",
+               *PROVENANCE_COLUMNS]]
 
 
-def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99) -> plt.Figure:
+def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99, note: str | None = None) -> plt.Figure:
     """One panel per (dataset, Spattack variant): x = malicious %, one line per defense,
     y = the final `metric`; the clean run under Mean is the dashed line, an untrained
-    model the dotted one. Bands are +-1 std over seeds when there are several."""
+    model the dotted one. Bands are +-1 std over seeds when there are several. `note`
+    (what the runs were, `provenance.Runs.header`) goes under the figure."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
     attacks = [a for a in ATTACK_LABELS if a.startswith("spattack") and a in set(df.attack)]
     datasets = [d for d in NAMES if d in set(df.dataset)]
@@ -68,25 +73,30 @@ def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99) -> 
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    add_note(fig, note)
     return fig
 
 
 def fig5_data(metrics_paths: list[str | Path]) -> pd.DataFrame:
-    """Per-epoch metrics of every cell with its attack and start epoch, mean over seeds."""
+    """Per-epoch metrics of every cell with its attack and start epoch, mean over seeds,
+    with `tables.PROVENANCE_COLUMNS` of the cells behind each row."""
     frames = []
     for path in metrics_paths:
         s = read_summary(Path(path).with_name("summary.json"))
         m = read_metrics(path)
         c = s["config"]
-        frames.append(m.assign(dataset=s["dataset"], attack=c["attack"], start=c["start"], seed=c["seed"]))
+        frames.append(m.assign(dataset=s["dataset"], attack=c["attack"], start=c["start"], seed=c["seed"],
+                               epochs=c.get("epochs"), device=s.get("device"), code_version=s.get("code_version")))
     df = pd.concat(frames, ignore_index=True)
     keys = ["dataset", "attack", "start", "epoch"]
     return df.groupby(keys).agg(hr10=("hr10", "mean"), ndcg10=("ndcg10", "mean"),
-                                hr10_std=("hr10", "std"), seeds=("seed", "nunique")).reset_index()
+                                hr10_std=("hr10", "std"), seeds=("seed", "nunique"),
+                                **{col: (col, join_distinct) for col in PROVENANCE_COLUMNS}).reset_index()
 
 
-def plot_fig5(df: pd.DataFrame, metric: str = "hr10") -> plt.Figure:
-    """HR@10 vs epoch, one panel per attack, one line per start epoch, clean as reference."""
+def plot_fig5(df: pd.DataFrame, metric: str = "hr10", note: str | None = None) -> plt.Figure:
+    """HR@10 vs epoch, one panel per attack, one line per start epoch, clean as reference;
+    `note` (`provenance.Runs.header`) under the figure."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
     attacks = [a for a in df.attack.unique() if a != "none"]
     fig, axes = plt.subplots(1, len(attacks), figsize=(4.6 * len(attacks), 3.6), squeeze=False, sharey=True)
@@ -105,6 +115,7 @@ def plot_fig5(df: pd.DataFrame, metric: str = "hr10") -> plt.Figure:
         ax.set_ylabel(METRIC_LABELS[metric])
     axes[0][-1].legend(frameon=False)
     fig.tight_layout()
+    add_note(fig, note)
     return fig
 
 
@@ -130,13 +141,14 @@ def fig4_data(summary_paths: list[str | Path], metrics: list[str] = FIG4_METRICS
                    _a=df.attack.map(lambda a: rank.get(a, 99)), _m=df.metric.map(metrics.index))
     df = df.sort_values(["dataset", "_m", "_d", "_a"], kind="stable")
     cols = ["dataset", "model", "defense", "setting", "attack", "ratio", "metric", "ours", "std", "seeds",
-            "status", "drop_pct"]
+            "status", "drop_pct", *PROVENANCE_COLUMNS]
     return df[cols].reset_index(drop=True)
 
 
-def plot_fig4(df: pd.DataFrame) -> plt.Figure:
+def plot_fig4(df: pd.DataFrame, note: str | None = None) -> plt.Figure:
     """One panel per dataset: groups of bars = (metric, setting), one bar per attack
-    (Clean and the Spattack variants). Bars of diverged runs are hatched."""
+    (Clean and the Spattack variants). Bars of diverged runs are hatched. `note`
+    (`provenance.Runs.header`) goes under the figure."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
     datasets = [d for d in NAMES if d in set(df.dataset)] + sorted(set(df.dataset) - set(NAMES))
     attacks = [a for a in FIG4_ATTACKS if a in set(df.attack)] + sorted(set(df.attack) - set(FIG4_ATTACKS))
@@ -175,6 +187,7 @@ def plot_fig4(df: pd.DataFrame) -> plt.Figure:
     ncol = len(handles) if len(datasets) > 1 else 3
     fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.08 if ncol == len(handles) else 0.14, 1, 1))
+    add_note(fig, note)
     return fig
 
 

@@ -22,6 +22,7 @@ from .fedgnn import FedGNN
 from .fedmf import FedMF
 from .interactions import Interactions
 from .malicious import n_malicious
+from .provenance import code_version
 from .updates import SparseUpdates
 
 MODELS = {"fedmf": FedMF, "fedgnn": FedGNN}
@@ -178,6 +179,7 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
         "wall_s": time.perf_counter() - started,
         "seconds_per_epoch": times.per_epoch(),
         "device": str(device),
+        "code_version": code_version(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
         "config": asdict(cfg),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .evaluation import METRICS
+from .provenance import NOT_RECORDED, Runs
 from .runio import read_summary
 
 DATASET_LABELS = {"ml-100k": "ML-100K", "ml-1m": "ML-1M", "steam": "Steam"}
@@ -22,6 +23,10 @@ ATTACK_LABELS = {
 # number for the baseline they read.
 PAPER_ATTACK = {"labelflip-dense": "labelflip", "fedattack-dense": "fedattack", "fang-full": "fang"}
 METRIC_LABELS = {"hr5": "HR@5", "ndcg5": "nDCG@5", "hr10": "HR@10", "ndcg10": "nDCG@10"}
+# Table 3's setting in the paper, beyond the training protocol every cell shares
+TABLE3_PROTOCOL = {"model": "fedmf", "defense": "mean", "ratio": 3}
+# What each row's numbers come from, over its seeds: distinct values joined by "; "
+PROVENANCE_COLUMNS = ["epochs", "device", "code_version"]
 
 
 def paper_values(name: str) -> pd.DataFrame:
@@ -31,35 +36,50 @@ def paper_values(name: str) -> pd.DataFrame:
 
 
 def collect_final_metrics(summary_paths: list[str | Path]) -> pd.DataFrame:
-    """One row per (dataset, attack, defense, ratio, start, metric): the final-epoch value
-    averaged over seeds, with its std, the number of seeds and the runs' status."""
+    """One row per (dataset, model, attack, defense, ratio, start, metric): the final-epoch
+    value averaged over seeds, with its std, the number of seeds, the runs' status and
+    `PROVENANCE_COLUMNS` (the epochs, device and code version the summaries record, their
+    distinct values joined by '; ', 'not recorded' where a summary lacks one)."""
     rows = []
     for path in summary_paths:
         s = read_summary(path)
         c = s["config"]
+        made = {"epochs": c.get("epochs"), "device": s.get("device"), "code_version": s.get("code_version")}
         for m in METRICS:
             rows.append({"dataset": s["dataset"], "model": c["model"], "attack": c["attack"],
                          "defense": c["defense"], "ratio": c["ratio"], "start": c["start"],
-                         "seed": c["seed"], "metric": m, "value": s["final"][m], "status": s["status"]})
+                         "seed": c["seed"], "metric": m, "value": s["final"][m], "status": s["status"], **made})
     df = pd.DataFrame(rows)
     keys = ["dataset", "model", "attack", "defense", "ratio", "start", "metric"]
     return df.groupby(keys, sort=False).agg(
         ours=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"),
-        status=("status", lambda s: "diverged" if (s == "diverged").any() else "ok")).reset_index()
+        status=("status", lambda s: "diverged" if (s == "diverged").any() else "ok"),
+        **{col: (col, join_distinct) for col in PROVENANCE_COLUMNS}).reset_index()
+
+
+def join_distinct(values: pd.Series) -> str:
+    """The distinct values, as text, sorted and joined by '; ' ('not recorded' for None or NaN)."""
+    return "; ".join(sorted({NOT_RECORDED if v is None or v != v else str(v) for v in values}))
+
+
+def runs_of(summary_paths: list[str | Path], protocol: dict | None = None) -> Runs:
+    """`provenance.Runs` of the cells whose summary.json files are given."""
+    return Runs.from_summaries((read_summary(p) for p in summary_paths), protocol)
 
 
 def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[str],
            missing_reason: str = "not run here") -> pd.DataFrame:
-    """Tidy Table 3: dataset, attack, metric, ours, paper, diff, drop_pct, paper_drop_pct.
+    """Tidy Table 3: dataset, attack, metric, ours, paper, diff, drop_pct, paper_drop_pct,
+    std, seeds, note and `PROVENANCE_COLUMNS`.
 
     drop_pct is the change against our Clean run in percent (negative = worse). Datasets
     asked for but not run keep their paper values with `note` saying why; attacks the
     paper does not have get rows with an empty `paper`, except the other readings of its
     baselines (`PAPER_ATTACK`), which are compared with the baseline they read."""
     keys = ["dataset", "attack", "metric"]
-    ours = collect_final_metrics(summary_paths) if summary_paths else pd.DataFrame(
-        columns=keys + ["ours", "std", "seeds", "status"])
-    ours = ours[keys + ["ours", "std", "seeds", "status"]]
+    measured = ["ours", "std", "seeds", "status", *PROVENANCE_COLUMNS]
+    ours = collect_final_metrics(summary_paths) if summary_paths else pd.DataFrame(columns=keys + measured)
+    ours = ours[keys + measured]
     grid = pd.DataFrame([(d, a, m) for d in datasets for m in METRICS for a in attacks], columns=keys)
     paper = paper_values("table3").rename(columns={"attack": "paper_attack"})
     grid["paper_attack"] = grid.attack.map(lambda a: PAPER_ATTACK.get(a, a))
@@ -72,13 +92,15 @@ def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[s
     df.loc[df.status == "diverged", "note"] = "diverged"
     df["seeds"] = df["seeds"].astype("Int64")
     cols = ["dataset", "attack", "metric", "ours", "paper", "diff", "drop_pct", "paper_drop_pct",
-            "std", "seeds", "note"]
+            "std", "seeds", "note", *PROVENANCE_COLUMNS]
     return df[cols]
 
 
-def table3_markdown(df: pd.DataFrame) -> str:
-    """One block per dataset: rows = metrics, columns = attacks, 'ours (paper)' cells."""
-    out = []
+def table3_markdown(df: pd.DataFrame, runs: Runs | None = None) -> str:
+    """One block per dataset: rows = metrics, columns = attacks, 'ours (paper)' cells,
+    under `runs.header()` (what the numbers come from, and where that is not the paper's
+    protocol) when `runs` is given."""
+    out = [runs.header(), ""] if runs is not None else []
     for ds, part in df.groupby("dataset", sort=False):
         attacks = list(dict.fromkeys(part.attack))
         out.append(f"**{DATASET_LABELS.get(ds, ds)}**\n")
@@ -106,11 +128,15 @@ def table3_markdown(df: pd.DataFrame) -> str:
     return "\n".join(out) + "\n"
 
 
-def table3_latex(df: pd.DataFrame) -> str:
-    """The same table as LaTeX (booktabs)."""
+def table3_latex(df: pd.DataFrame, runs: Runs | None = None) -> str:
+    """The same table as LaTeX (booktabs). With `runs`, comment lines above it say what the
+    numbers come from, and a first header row says where that is not the paper's protocol."""
     attacks = list(dict.fromkeys(df.attack))
-    lines = [r"\begin{tabular}{ll" + "r" * len(attacks) + "}", r"\toprule",
-             "Dataset & Metric & " + " & ".join(ATTACK_LABELS.get(a, a) for a in attacks) + r" \\", r"\midrule"]
+    lines = [f"% {runs.sentence()}", f"% {runs.protocol_note()}"] if runs is not None else []
+    lines += [r"\begin{tabular}{ll" + "r" * len(attacks) + "}", r"\toprule"]
+    if runs is not None and runs.departures:
+        lines.append(rf"\multicolumn{{{len(attacks) + 2}}}{{l}}{{\emph{{{_latex(runs.protocol_note())}}}}} \\")
+    lines += ["Dataset & Metric & " + " & ".join(ATTACK_LABELS.get(a, a) for a in attacks) + r" \\", r"\midrule"]
     for ds, part in df.groupby("dataset", sort=False):
         for i, (m, rows) in enumerate(part.groupby("metric", sort=False)):
             vals = []
@@ -123,3 +149,10 @@ def table3_latex(df: pd.DataFrame) -> str:
     lines[-1] = r"\bottomrule"
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
+
+
+def _latex(text: str) -> str:
+    """`text` (no backslashes) with LaTeX's other special characters escaped."""
+    for char in "&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")

@@ -31,9 +31,11 @@ rule dataset_stats:
 rule table2_build:
     input:
         stats=_summaries("stats.json"),
+        caption_template=caption_template("table2"),
     output:
-        csv=report(f"{RESULTS}/tables/table2.csv", caption="../report/table2.rst", category="Table 2"),
+        csv=report(f"{RESULTS}/tables/table2.csv", caption=caption("table2"), category="Table 2"),
         md=f"{RESULTS}/tables/table2.md",
+        caption=f"{RESULTS}/report/table2.rst",
     log:
         f"{LOGS}/table2.log",
     script:
@@ -50,11 +52,13 @@ rule fig2c_build:
     input:
         stats=_summaries("stats.json"),
         degrees=_summaries("degrees.tsv"),
+        caption_template=caption_template("fig2c"),
     output:
         pdf=f"{RESULTS}/figures/fig2c.pdf",
-        png=report(f"{RESULTS}/figures/fig2c.png", caption="../report/fig2c.rst", category="Fig. 2(c)"),
-        csv=report(f"{RESULTS}/tables/powerlaw.csv", caption="../report/fig2c.rst", category="Fig. 2(c)"),
+        png=report(f"{RESULTS}/figures/fig2c.png", caption=caption("fig2c"), category="Fig. 2(c)"),
+        csv=report(f"{RESULTS}/tables/powerlaw.csv", caption=caption("fig2c"), category="Fig. 2(c)"),
         md=f"{RESULTS}/tables/powerlaw.md",
+        caption=f"{RESULTS}/report/fig2c.rst",
     params:
         head_degree=ANALYSIS["head_degree"],
     log:
@@ -73,11 +77,13 @@ rule prop2_build:
     input:
         stats=_summaries("stats.json"),
         degrees=_summaries("degrees.tsv"),
+        caption_template=caption_template("prop2"),
     output:
-        csv=report(f"{RESULTS}/tables/prop2.csv", caption="../report/prop2.rst", category="Proposition 2"),
+        csv=report(f"{RESULTS}/tables/prop2.csv", caption=caption("prop2"), category="Proposition 2"),
         md=f"{RESULTS}/tables/prop2.md",
         pdf=f"{RESULTS}/figures/prop2.pdf",
-        png=report(f"{RESULTS}/figures/prop2.png", caption="../report/prop2.rst", category="Proposition 2"),
+        png=report(f"{RESULTS}/figures/prop2.png", caption=caption("prop2"), category="Proposition 2"),
+        caption=f"{RESULTS}/report/prop2.rst",
     params:
         alpha=ANALYSIS["alpha"],
         ratios=ANALYSIS["ratios"],

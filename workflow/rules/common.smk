@@ -1,38 +1,27 @@
 # Config validation, wildcard constraints and the cell lists of every target.
 import os
+import sys
 
+import yaml
 from snakemake.utils import validate
 
-
-
-def _numbers_in_lists(value):
-    """--config seeds=[0,1,2] or experiments={table3: {ratio: 3, ...}} arrive with their
-    list items and nested values as strings; read those that are numbers as numbers.
-    (Top-level values arrive typed.)"""
-    if isinstance(value, dict):
-        return {k: _as_number(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_number(v) for v in value]
-    return value
-
-
-def _as_number(item):
-    if isinstance(item, str):
-        for kind in (int, float):
-            try:
-                return kind(item)
-            except ValueError:
-                pass
-    return _numbers_in_lists(item)
-
-
-config.update(_numbers_in_lists(dict(config)))
-validate(config, schema="../schemas/config.schema.yaml")
-
-# Jobs import the library from this checkout even where it is not pip-installed
-# (e.g. inside a conda environment made from envs/spattack.yaml).
+# The library of this checkout, for the workflow itself and for its jobs, even where it is
+# not pip-installed (e.g. inside a conda environment made from envs/spattack.yaml).
 _SRC = os.path.abspath(os.path.join(workflow.basedir, "src"))
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+
+from spattack.configtypes import given_text, typed_by_schema  # noqa: E402
+
+# The schema alone types the config: Snakemake's guesses for top-level --config values
+# are replaced by the text given, then strings become numbers only where the schema asks.
+_SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+with open(_SCHEMA) as _f:
+    _schema = yaml.safe_load(_f)
+config.update(given_text(workflow.config_settings.config_args))
+config.update(typed_by_schema(dict(config), _schema))
+validate(config, schema=_SCHEMA)
 
 RESULTS = "results"
 DATASETS = config["datasets"]
@@ -47,6 +36,17 @@ wildcard_constraints:
     ratio=r"\d+(\.\d+)?",
     start=r"\d+",
     seed=r"\d+",
+
+
+def caption_template(name):
+    """The report caption template of a result, which its build fills in from its data."""
+    return os.path.join(workflow.basedir, "workflow", "report", f"{name}.rst")
+
+
+def caption(name):
+    """The caption a result's build writes to results/report/<name>.rst, as report() wants
+    it: absolute (report() reads a relative one from beside the rules)."""
+    return os.path.abspath(f"{RESULTS}/report/{name}.rst")
 
 
 def cell_dir(dataset, model, attack, defense, ratio, start, seed):

@@ -1,4 +1,5 @@
-# Tables and figures of the paper, each a named target, built from the cells' summaries.
+# Tables and figures of the paper, each a named target, built from the cells' summaries;
+# each build also fills in its report caption from them (workflow/report/<name>.rst).
 
 T3 = config["experiments"]["table3"]
 TABLE3_CELLS = cells(DATASETS, [T3["model"]], T3["attacks"], [T3["defense"]], [T3["ratio"]])
@@ -8,10 +9,12 @@ rule table3_build:
     input:
         summaries=[p.replace("metrics.csv", "summary.json") for p in TABLE3_CELLS],
         metrics=TABLE3_CELLS,
+        caption_template=caption_template("table3"),
     output:
-        csv=report(f"{RESULTS}/tables/table3.csv", caption="../report/table3.rst", category="Table 3"),
+        csv=report(f"{RESULTS}/tables/table3.csv", caption=caption("table3"), category="Table 3"),
         md=f"{RESULTS}/tables/table3.md",
         tex=f"{RESULTS}/tables/table3.tex",
+        caption=f"{RESULTS}/report/table3.rst",
     params:
         attacks=T3["attacks"],
         datasets=["ml-100k", "ml-1m", "steam"],
@@ -47,12 +50,14 @@ rule fig3_build:
     input:
         metrics=fig3_cells(),
         summaries=summaries(fig3_cells()),
+        caption_template=caption_template("fig3"),
     output:
-        csv=report(f"{RESULTS}/tables/fig3.csv", caption="../report/fig3.rst", category="Fig. 3"),
+        csv=report(f"{RESULTS}/tables/fig3.csv", caption=caption("fig3"), category="Fig. 3"),
         hr_pdf=f"{RESULTS}/figures/fig3_hr10.pdf",
-        hr_png=report(f"{RESULTS}/figures/fig3_hr10.png", caption="../report/fig3.rst", category="Fig. 3", subcategory="HR@10"),
+        hr_png=report(f"{RESULTS}/figures/fig3_hr10.png", caption=caption("fig3"), category="Fig. 3", subcategory="HR@10"),
         ndcg_pdf=f"{RESULTS}/figures/fig3_ndcg10.pdf",
-        ndcg_png=report(f"{RESULTS}/figures/fig3_ndcg10.png", caption="../report/fig3.rst", category="Fig. 3", subcategory="nDCG@10"),
+        ndcg_png=report(f"{RESULTS}/figures/fig3_ndcg10.png", caption=caption("fig3"), category="Fig. 3", subcategory="nDCG@10"),
+        caption=f"{RESULTS}/report/fig3.rst",
     params:
         n_negatives=config["hyper"]["eval_negatives"],
     log:
@@ -75,10 +80,12 @@ rule fig4_build:
     input:
         metrics=FIG4_CELLS,
         summaries=summaries(FIG4_CELLS),
+        caption_template=caption_template("fig4"),
     output:
-        csv=report(f"{RESULTS}/tables/fig4.csv", caption="../report/fig4.rst", category="Fig. 4"),
+        csv=report(f"{RESULTS}/tables/fig4.csv", caption=caption("fig4"), category="Fig. 4"),
         pdf=f"{RESULTS}/figures/fig4.pdf",
-        png=report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Fig. 4"),
+        png=report(f"{RESULTS}/figures/fig4.png", caption=caption("fig4"), category="Fig. 4"),
+        caption=f"{RESULTS}/report/fig4.rst",
     log:
         f"{LOGS}/fig4.log",
     script:
@@ -102,10 +109,12 @@ rule fig5_build:
     input:
         metrics=FIG5_CELLS,
         summaries=summaries(FIG5_CELLS),
+        caption_template=caption_template("fig5"),
     output:
-        csv=report(f"{RESULTS}/tables/fig5.csv", caption="../report/fig5.rst", category="Fig. 5"),
+        csv=report(f"{RESULTS}/tables/fig5.csv", caption=caption("fig5"), category="Fig. 5"),
         pdf=f"{RESULTS}/figures/fig5.pdf",
-        png=report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Fig. 5"),
+        png=report(f"{RESULTS}/figures/fig5.png", caption=caption("fig5"), category="Fig. 5"),
+        caption=f"{RESULTS}/report/fig5.rst",
     log:
         f"{LOGS}/fig5.log",
     script:

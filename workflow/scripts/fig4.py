@@ -2,11 +2,16 @@
 
 import sys
 
-from spattack.figures import fig4_data, plot_fig4, save_figure
+from spattack.captions import listing, write_caption
+from spattack.figures import FIG4_PROTOCOL, fig4_data, plot_fig4, save_figure
 from spattack.runio import atomic_write_text
+from spattack.tables import runs_of
 
 sm = snakemake  # noqa: F821
 sys.stderr = open(sm.log[0], "w")
 df = fig4_data(sm.input.summaries)
+runs = runs_of(sm.input.summaries, FIG4_PROTOCOL)
 atomic_write_text(sm.output.csv, df.to_csv(index=False, float_format="%.6f"))
-save_figure(plot_fig4(df), sm.output.pdf, sm.output.png)
+save_figure(plot_fig4(df, runs.header()), sm.output.pdf, sm.output.png)
+write_caption(sm.input.caption_template, sm.output.caption, runs=runs.header(),
+              ratio=listing(df[df.attack != "none"].ratio))

@@ -7,6 +7,7 @@ from pathlib import Path
 from spattack.analysis.tables import write_table
 from spattack.data.reference import SUMMARY_COLUMNS, compare, match_table
 from spattack.data.split import read_split
+from spattack.provenance import Splits, code_version
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 sys.stderr = open(sm.log[0], "w", buffering=1)
@@ -19,6 +20,9 @@ for ds in sm.params.datasets:
         logging.warning("no reference files for %s in %s", ds, ref)
         continue
     results[ds] = {**compare(read_split(split_dir), ref), "mode": sm.params.mode, "source": str(split_dir)}
-write_table(match_table(results), sm.output.csv, sm.output.md, md_columns=SUMMARY_COLUMNS, title="Our split vs. the authors' reference split",
+data = Splits.from_summaries({"dataset": ds, "mode": sm.params.mode, "code_version": code_version()}
+                             for ds in results).header()
+write_table(match_table(results), sm.output.csv, sm.output.md, md_columns=SUMMARY_COLUMNS, source=data,
+            title="Our split vs. the authors' reference split",
             note="test/train match: share of users whose test item / training set (order) equals the reference; "
                  "part1pct: users whose train.part-1% items all lie in our training set (ML-1M).")

@@ -5,12 +5,16 @@ import sys
 from pathlib import Path
 
 from spattack.analysis import table2_from_summaries, write_table
+from spattack.captions import write_caption
+from spattack.provenance import Splits
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 sys.stderr = open(sm.log[0], "w", buffering=1)
 summaries = [json.loads(Path(p).read_text()) for p in sm.input.stats]
+data = Splits.from_summaries(summaries).header()
 write_table(table2_from_summaries(summaries), sm.output.csv, sm.output.md, title="Table 2: dataset statistics",
-            formats={"sparsity_pct": "{:.2f}%"},
+            formats={"sparsity_pct": "{:.2f}%"}, source=data,
             note="Sparsity = 1 - interactions / (users x items), items = the id space (items.tsv), as the paper "
                  "counts it; items_used = items occurring in the split. 'paper mode' reproduces the authors' split "
                  "(ML-100K loses its first line, Steam titles cut at commas), 'correct mode' parses the files properly.")
+write_caption(sm.input.caption_template, sm.output.caption, data=data)

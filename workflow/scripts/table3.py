@@ -2,13 +2,19 @@
 
 import sys
 
-from spattack.runio import atomic_write_text
-from spattack.tables import table3, table3_latex, table3_markdown
+from spattack.captions import listing, write_caption
+from spattack.runio import atomic_write_text, read_summary
+from spattack.tables import TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
 sm = snakemake  # noqa: F821
 sys.stderr = open(sm.log[0], "w")
 df = table3(sm.input.summaries, sm.params.datasets, sm.params.attacks,
             missing_reason="not run here (dataset not in config datasets)")
+runs = runs_of(sm.input.summaries, TABLE3_PROTOCOL)
 atomic_write_text(sm.output.csv, df.to_csv(index=False, float_format="%.4f"))
-atomic_write_text(sm.output.md, table3_markdown(df))
-atomic_write_text(sm.output.tex, table3_latex(df))
+atomic_write_text(sm.output.md, table3_markdown(df, runs))
+atomic_write_text(sm.output.tex, table3_latex(df, runs))
+cells = [read_summary(p)["config"] for p in sm.input.summaries]
+write_caption(sm.input.caption_template, sm.output.caption, runs=runs.header(),
+              model=listing(c["model"] for c in cells), defense=listing(c["defense"] for c in cells),
+              ratio=listing(c["ratio"] for c in cells if c["attack"] != "none"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -30,15 +31,26 @@ def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
     plt.close(fig)
 
 
+def add_note(fig: plt.Figure, note: str | None) -> None:
+    """Print `note` (what the figure was computed from) under the figure, wrapped to its
+    width; in red when it says the data depart from the paper's protocol. None: nothing."""
+    if not note:
+        return
+    text = note.replace("**", "")
+    fig.text(0.5, -0.04, textwrap.fill(text, int(16 * fig.get_figwidth())), ha="center", va="top", fontsize=7,
+             color="#b00000" if "Not the paper's protocol" in text else "0.3")
+
+
 def _panels(n: int, width: float = 4.6, height: float = 3.8):
     fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
     return fig, axes[0]
 
 
 def plot_degree_distribution(degrees: dict[str, np.ndarray], fits: dict[str, PowerLawFit],
-                             head_degree: int) -> plt.Figure:
+                             head_degree: int, note: str | None = None) -> plt.Figure:
     """Fig. 2(c): share of items with each degree (log-log), tail (< head_degree) in red,
-    head in green, the fitted C x^-beta (solid from xmin on, dotted below), tail share annotated."""
+    head in green, the fitted C x^-beta (solid from xmin on, dotted below), tail share
+    annotated; `note` (see `add_note`) under it."""
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.95):
         fig, axes = _panels(len(degrees))
         for ax, (ds, deg) in zip(axes, degrees.items()):
@@ -76,14 +88,16 @@ def plot_degree_distribution(degrees: dict[str, np.ndarray], fits: dict[str, Pow
             ax.set_title(f"{NAMES.get(ds, ds)}: {len(deg):,} items")
             ax.legend(loc="lower left", fontsize=8, frameon=True)
         fig.tight_layout()
+    add_note(fig, note)
     return fig
 
 
-def plot_prop2(table: pd.DataFrame) -> plt.Figure:
+def plot_prop2(table: pd.DataFrame, note: str | None = None) -> plt.Figure:
     """Prop. 2: predicted lower bound vs measured share of breakable items, per dataset.
 
     `table` is the concatenation of `prop2_table` outputs with a `dataset` column. Bound
-    points outside the fit's range (threshold < xmin) are drawn hollow."""
+    points outside the fit's range (threshold < xmin) are drawn hollow. `note` (see
+    `add_note`) goes under the figure."""
     datasets = list(dict.fromkeys(table["dataset"]))
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.95):
         fig, axes = _panels(len(datasets), width=4.4)
@@ -109,4 +123,5 @@ def plot_prop2(table: pd.DataFrame) -> plt.Figure:
             ax.set_title(f"{NAMES.get(ds, ds)} (α = {a:g}, β = {t['beta'].iloc[0]:.2f})")
             ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
+    add_note(fig, note)
     return fig

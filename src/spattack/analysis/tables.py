@@ -32,15 +32,16 @@ def _cell(value, fmt=None) -> str:
 
 
 def markdown_table(df: pd.DataFrame, title: str | None = None, note: str | None = None,
-                   formats: Formats | None = None) -> str:
-    """`df` as a Markdown table with optional title, note and per-column `formats`."""
+                   formats: Formats | None = None, source: str | None = None) -> str:
+    """`df` as a Markdown table with optional title, `source` (what the numbers come from,
+    right under the title), note (under the table) and per-column `formats`."""
     formats = formats or {}
     header = "| " + " | ".join(map(str, df.columns)) + " |"
     rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
                           else "---" for c in df.columns) + "|"
     rows = ["| " + " | ".join(_cell(v, formats.get(c)) for c, v in zip(df.columns, row)) + " |"
             for row in df.itertuples(index=False)]
-    parts = ([f"## {title}", ""] if title else []) + [header, rule, *rows]
+    parts = ([f"## {title}", ""] if title else []) + ([source, ""] if source else []) + [header, rule, *rows]
     if note:
         parts += ["", note]
     return "\n".join(parts) + "\n"
@@ -56,10 +57,11 @@ def _atomic_write(path: str | Path, text: str) -> None:
 
 def write_table(df: pd.DataFrame, csv_path: str | Path | None, md_path: str | Path | None = None,
                 title: str | None = None, note: str | None = None, formats: Formats | None = None,
-                md_columns: list[str] | None = None) -> None:
+                md_columns: list[str] | None = None, source: str | None = None) -> None:
     """Write `df` to `csv_path` (all columns) and/or `md_path` (Markdown, `md_columns` only
-    if given, `formats` per column), each atomically; None skips a file."""
+    if given, `formats` per column, `source` under the title), each atomically; None skips
+    a file."""
     if csv_path is not None:
         _atomic_write(csv_path, df.to_csv(index=False))
     if md_path is not None:
-        _atomic_write(md_path, markdown_table(df[md_columns] if md_columns else df, title, note, formats))
+        _atomic_write(md_path, markdown_table(df[md_columns] if md_columns else df, title, note, formats, source))

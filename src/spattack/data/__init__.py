@@ -6,11 +6,11 @@
 """
 
 from .datasets import DATASETS, DatasetSpec, RawFile, get_dataset
-from .download import ChecksumError, DataError, MissingRawFileError, UnsafeArchiveError, fetch
+from .download import ChecksumError, DataError, MissingRawFileError, SizeLimitError, UnsafeArchiveError, fetch
 from .split import MODES, Split, leave_one_out, make_split, read_split, write_split
 
 __all__ = [
     "DATASETS", "DatasetSpec", "RawFile", "get_dataset",
-    "ChecksumError", "DataError", "MissingRawFileError", "UnsafeArchiveError", "fetch",
+    "ChecksumError", "DataError", "MissingRawFileError", "SizeLimitError", "UnsafeArchiveError", "fetch",
     "MODES", "Split", "leave_one_out", "make_split", "read_split", "write_split",
 ]

@@ -34,12 +34,14 @@ class Archive:
     """A downloadable archive holding the raw files.
 
     `known_hash` uses pooch's notation (`md5:...` or `sha256:...`); None means the archive
-    itself is not checked (its members still are).
+    itself is not checked (its members still are). `size` is its length in bytes: a
+    download is stopped as soon as it grows past it (None: see `download.archive_limit`).
     """
 
     url: str
     filename: str
     known_hash: str | None
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ ML_100K = DatasetSpec(
         url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
         filename="ml-100k.zip",
         known_hash="md5:0e33842e24a9c977be4e0107933c0723",
+        size=4_924_029,  # the Content-Length files.grouplens.org serves
     ),
     homepage="https://grouplens.org/datasets/movielens/100k/",
     licence="MovieLens licence: no redistribution without GroupLens' permission",
@@ -96,6 +99,7 @@ ML_1M = DatasetSpec(
         url="https://files.grouplens.org/datasets/movielens/ml-1m.zip",
         filename="ml-1m.zip",
         known_hash="sha256:a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+        size=5_917_549,  # the Content-Length files.grouplens.org serves
     ),
     homepage="https://grouplens.org/datasets/movielens/1m/",
     licence="MovieLens licence: no redistribution without GroupLens' permission",

@@ -14,12 +14,19 @@ Sources, in order:
   to logged-in users, an explicit `steam_url`, or the `kaggle` CLI when it is installed.
 
 A folder's `MANIFEST.tsv` records each file's size, sha256, line count and source.
+
+Nothing is written past a known size: every copy, decompression and download stops as
+soon as it would grow past the size its output must have (a raw file's `RawFile.size`, a
+zip member's declared size, an archive's `Archive.size`, else `archive_limit`), raises
+`SizeLimitError` and removes what it wrote. A zip bomb or an endless download therefore
+costs at most that many bytes of disk.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -53,6 +60,10 @@ class MissingRawFileError(DataError):
 
 class UnsafeArchiveError(DataError):
     """An archive member would be written outside the extraction folder."""
+
+
+class SizeLimitError(ChecksumError):
+    """A file grew past the size it must have while it was copied, inflated or downloaded."""
 
 
 @dataclass
@@ -95,6 +106,56 @@ def _read_chunks(stream: BinaryIO) -> Iterable[bytes]:
         yield chunk
 
 
+def _too_large(name: str, source: str, limit: int, seen: int) -> SizeLimitError:
+    return SizeLimitError(
+        f"{name} from {source} is larger than the {limit:,} bytes it must have: stopped after "
+        f"reading {seen:,} bytes, and nothing was kept. It is not the genuine {name} (a "
+        f"decompression bomb or a wrong file). Fix: replace {source} with a genuine copy, or remove "
+        f"it so the canonical source is used."
+    )
+
+
+def _bounded(chunks: Iterable[bytes], limit: int | None, name: str, source: str) -> Iterable[bytes]:
+    """`chunks` unchanged while their total stays within `limit` bytes (None: no limit).
+
+    The chunk that would take the total past `limit` is not passed on: SizeLimitError is
+    raised instead, so a consumer that writes what it gets never writes more than `limit`."""
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if limit is not None and seen > limit:
+            raise _too_large(name, source, limit, seen)
+        yield chunk
+
+
+class _LimitedReader(io.RawIOBase):
+    """A readable binary stream over `stream` that raises SizeLimitError as soon as more
+    than `limit` bytes have been read from it."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str, source: str):
+        self.stream, self.limit, self.name, self.source, self.seen = stream, limit, name, source, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.stream.readinto(buffer)
+        self.seen += n
+        if self.seen > self.limit:
+            raise _too_large(self.name, self.source, self.limit, self.seen)
+        return n
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+
+def open_gzip_limited(path: str | Path, limit: int, name: str) -> BinaryIO:
+    """The decompressed content of the gzip file `path`, for reading: a read that takes it
+    past `limit` bytes (the size of the genuine `name`) raises SizeLimitError."""
+    return io.BufferedReader(_LimitedReader(gzip.open(path, "rb"), limit, name, str(path)), CHUNK)
+
+
 def sha256_of(path: str | Path) -> str:
     """sha256 hex digest of a file."""
     with open(path, "rb") as fh:
@@ -121,16 +182,21 @@ def _check(raw: RawFile, digest: Digest, source: str) -> None:
     )
 
 
-def _write_verified(chunks: Iterable[bytes], target: Path, raw: RawFile, source: str) -> FetchedFile:
+def _write_verified(chunks: Iterable[bytes], target: Path, raw: RawFile, source: str,
+                    limit: int | None = None) -> FetchedFile:
     """Stream `chunks` to a temp file beside `target`, verify, then rename into place.
 
-    On any failure the temp file is removed and `target` is left untouched."""
+    Writing stops with SizeLimitError once the stream passes `raw.size` (or `limit`, when
+    given and smaller). On any failure the temp file is removed and `target` is left
+    untouched."""
+    if raw.size is not None:
+        limit = raw.size if limit is None else min(limit, raw.size)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as sink:
-            digest = _digest_stream(chunks, sink)
+            digest = _digest_stream(_bounded(chunks, limit, raw.name, source), sink)
         _check(raw, digest, source)
         os.replace(tmp, target)
     finally:
@@ -199,7 +265,10 @@ def check_archive(archive: str | Path, dest: str | Path) -> list[zipfile.ZipInfo
 
 
 def extract_verified(archive: str | Path, raw: RawFile, dest: str | Path) -> FetchedFile:
-    """Extract the member named `raw.name` (in any folder) of zip `archive` into `dest`, verified."""
+    """Extract the member named `raw.name` (in any folder) of zip `archive` into `dest`, verified.
+
+    A member that declares a size other than `raw.size` is refused before anything is
+    written; inflating stops as soon as the output passes the declared size."""
     dest = Path(dest)
     infos = check_archive(archive, dest)
     matches = [i for i in infos if not i.is_dir() and PurePosixPath(i.filename).name == raw.name
@@ -208,10 +277,21 @@ def extract_verified(archive: str | Path, raw: RawFile, dest: str | Path) -> Fet
         found = "no" if not matches else f"{len(matches)}"
         raise MissingRawFileError(f"{archive} has {found} member named {raw.name}; members: "
                                   f"{', '.join(i.filename for i in infos[:20])}")
-    source = f"{archive}!{matches[0].filename}"
-    with zipfile.ZipFile(archive) as zf, zf.open(matches[0]) as member:
+    member_info = matches[0]
+    source = f"{archive}!{member_info.filename}"
+    if raw.size is not None and member_info.file_size > raw.size:
+        raise SizeLimitError(
+            f"{source} declares {member_info.file_size:,} bytes, more than the {raw.size:,} bytes "
+            f"{raw.name} must have; nothing was extracted (a decompression bomb or a wrong file). "
+            f"Fix: obtain the archive from its canonical source.")
+    if raw.size is not None and member_info.file_size < raw.size:
+        raise ChecksumError(
+            f"{source} declares {member_info.file_size:,} bytes, fewer than the {raw.size:,} bytes "
+            f"{raw.name} must have (TRUNCATED); nothing was extracted. Fix: obtain the archive "
+            f"from its canonical source.")
+    with zipfile.ZipFile(archive) as zf, zf.open(member_info) as member:
         try:
-            return _write_verified(_read_chunks(member), dest / raw.name, raw, source)
+            return _write_verified(_read_chunks(member), dest / raw.name, raw, source, limit=member_info.file_size)
         except zipfile.BadZipFile as err:  # CRC error of a corrupted member
             raise ChecksumError(f"{source} is corrupted ({err}); fetch the archive again") from err
 
@@ -255,6 +335,9 @@ def _from_mirror(spec: DatasetSpec, raw: RawFile, mirror: Path, dest: Path) -> F
     folder = mirror / spec.name
     plain, gz = folder / raw.name, folder / (raw.name + ".gz")
     if plain.is_file():
+        if raw.size is not None and plain.stat().st_size != raw.size:
+            with open(plain, "rb") as fh:  # in place, to say what is wrong with it; nothing is copied
+                _check(raw, _digest_stream(_read_chunks(fh)), str(plain))
         with open(plain, "rb") as fh:
             return _write_verified(_read_chunks(fh), dest / raw.name, raw, str(plain))
     if gz.is_file():
@@ -290,11 +373,61 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("spattack"))
 
 
-def _retrieve(url: str, known_hash: str | None, fname: str, spec: DatasetSpec, raw: RawFile) -> Path:
+def archive_limit(spec: DatasetSpec) -> int:
+    """Bytes an archive of `spec` may have: `spec.archive.size` when known; otherwise (a zip
+    from `steam_url` or the Kaggle CLI, which may be packed differently) twice the raw files'
+    total size plus 1 MiB, room for them stored uncompressed beside as much of other members."""
+    if spec.archive is not None and spec.archive.size is not None:
+        return spec.archive.size
+    return 2 * sum(f.size or 0 for f in spec.files) + CHUNK
+
+
+class _LimitedWriter:
+    """A binary file that refuses, with SizeLimitError, a write that would take it past `limit` bytes."""
+
+    def __init__(self, sink: BinaryIO, limit: int, name: str, source: str):
+        self.sink, self.limit, self.name, self.source, self.written = sink, limit, name, source, 0
+
+    def write(self, data: bytes) -> int:
+        if self.written + len(data) > self.limit:
+            raise _too_large(self.name, self.source, self.limit, self.written + len(data))
+        self.written += len(data)
+        return self.sink.write(data)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
+class _LimitedDownloader:
+    """A pooch downloader (HTTP, FTP, ... as pooch chooses for the URL) that stops a
+    download as soon as it passes `limit` bytes. pooch downloads to a temporary file and
+    deletes it when the downloader raises."""
+
+    def __init__(self, limit: int, name: str):
+        self.limit, self.name = limit, name
+
+    def __call__(self, url: str, output_file, pooch_obj, check_only: bool = False):
+        import pooch
+
+        inner = pooch.downloaders.choose_downloader(url, progressbar=False)
+        if check_only:
+            return inner(url, output_file, pooch_obj, check_only=True)
+        with open(output_file, "w+b") as sink:
+            inner(url, _LimitedWriter(sink, self.limit, self.name, url), pooch_obj)
+        return None
+
+
+def _retrieve(url: str, known_hash: str | None, fname: str, spec: DatasetSpec, raw: RawFile,
+              limit: int) -> Path:
+    """Download `url` into the cache as `fname` (pooch; hash-checked when `known_hash` is
+    given), stopping with SizeLimitError once it passes `limit` bytes."""
     import pooch
 
     try:
-        return Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=cache_dir(), progressbar=False))
+        return Path(pooch.retrieve(url, known_hash=known_hash, fname=fname, path=cache_dir(), progressbar=False,
+                                   downloader=_LimitedDownloader(limit, fname)))
+    except DataError:
+        raise
     except ValueError as err:  # pooch's hash mismatch (the bad download is not kept)
         raise ChecksumError(f"download of {url} failed its checksum: {err}. Try again later or "
                             f"put the file at {_where_to_put(spec, raw, None)}.") from err
@@ -312,9 +445,13 @@ def _steam_via_kaggle(spec: DatasetSpec, raw: RawFile, dest: Path) -> FetchedFil
         return None
     target_dir = cache_dir() / "kaggle"
     target_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([kaggle, "datasets", "download", spec.kaggle, "-p", str(target_dir)],
-                          capture_output=True, text=True)
-    archive = target_dir / (spec.kaggle.split("/")[1] + ".zip")
+    name = spec.kaggle.split("/")[1] + ".zip"
+    with tempfile.TemporaryDirectory(dir=target_dir, prefix=".download-") as partial:
+        proc = _run_bounded([kaggle, "datasets", "download", spec.kaggle, "-p", partial], Path(partial),
+                            archive_limit(spec), name, f"`kaggle datasets download {spec.kaggle}`")
+        if (Path(partial) / name).is_file():
+            os.replace(Path(partial) / name, target_dir / name)
+    archive = target_dir / name
     if proc.returncode != 0 or not archive.is_file():
         raise MissingRawFileError(
             f"steam: `kaggle datasets download {spec.kaggle}` failed (exit {proc.returncode}): "
@@ -324,16 +461,43 @@ def _steam_via_kaggle(spec: DatasetSpec, raw: RawFile, dest: Path) -> FetchedFil
     return extract_verified(archive, raw, dest)
 
 
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _run_bounded(cmd: list[str], folder: Path, limit: int, name: str, what: str,
+                 poll_s: float = 0.2) -> subprocess.CompletedProcess:
+    """Run `cmd`, which writes into the empty `folder`; kill it and raise SizeLimitError as
+    soon as the folder holds more than `limit` bytes (checked every `poll_s` seconds and at
+    the end). The caller removes the folder."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            out, err = proc.communicate(timeout=poll_s)
+            done = True
+        except subprocess.TimeoutExpired:
+            done = False
+        size = _folder_size(folder)
+        if size > limit:
+            proc.kill()
+            proc.communicate()
+            raise _too_large(name, what, limit, size)
+        if done:
+            return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def _download(spec: DatasetSpec, raw: RawFile, dest: Path, steam_url: str | None) -> FetchedFile:
     if spec.archive is not None:
-        archive = _retrieve(spec.archive.url, spec.archive.known_hash, spec.archive.filename, spec, raw)
+        archive = _retrieve(spec.archive.url, spec.archive.known_hash, spec.archive.filename, spec, raw,
+                            archive_limit(spec))
         return extract_verified(archive, raw, dest)
     if steam_url:
         name = steam_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or raw.name
         if name.lower().endswith(".zip"):
-            archive = _retrieve(steam_url, None, name, spec, raw)
+            archive = _retrieve(steam_url, None, name, spec, raw, archive_limit(spec))
             return extract_verified(archive, raw, dest)
-        path = _retrieve(steam_url, f"sha256:{raw.sha256}", raw.name, spec, raw)
+        path = _retrieve(steam_url, f"sha256:{raw.sha256}", raw.name, spec, raw,
+                         raw.size if raw.size is not None else archive_limit(spec))
         with open(path, "rb") as fh:
             return _write_verified(_read_chunks(fh), dest / raw.name, raw, steam_url)
     if spec.kaggle is not None:
@@ -368,6 +532,8 @@ def fetch(dataset: str | DatasetSpec, dest_dir: str | Path, mirror: str | Path |
     Files already in `dest_dir` that pass verification are kept.
 
     Raises ChecksumError (wrong/truncated file; nothing is left under the real name),
+    SizeLimitError (a ChecksumError: a copy, decompression or download passed the size its
+    output must have; it was stopped there and nothing of it is left),
     MissingRawFileError (no source has the file; the message says where to put it) and
     UnsafeArchiveError (an archive member would escape `dest_dir`).
     """

@@ -34,10 +34,14 @@ from __future__ import annotations
 import csv
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .datasets import ML_1M
+from .download import open_gzip_limited
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +98,18 @@ def read_ml100k(path: str | Path, mode: str = "paper") -> pd.DataFrame:
 
 
 def read_ml1m(path: str | Path, mode: str = "paper") -> pd.DataFrame:
-    """`ratings.dat` or `ratings.dat.gz` (UserID::MovieID::Rating::Timestamp). Both modes keep line 1."""
+    """`ratings.dat` or `ratings.dat.gz` (UserID::MovieID::Rating::Timestamp). Both modes keep line 1.
+
+    A `.gz` is inflated only up to the genuine ratings.dat's size (SizeLimitError past it)."""
     _check_mode(mode)
     # splitting on ':' turns '::' into an empty field between the values; the C parser is
     # much faster than the python engine that a two-character separator would need.
-    df = pd.read_csv(path, sep=":", header=None, usecols=[0, 2, 6], names=range(7), dtype="int64",
-                     compression="infer")
+    read = partial(pd.read_csv, sep=":", header=None, usecols=[0, 2, 6], names=range(7), dtype="int64")
+    if str(path).endswith(".gz"):
+        with open_gzip_limited(path, ML_1M.ratings.size, ML_1M.ratings.name) as fh:
+            df = read(fh)
+    else:
+        df = read(path)
     df.columns = ["user", "item", "time"]
     return df
 
