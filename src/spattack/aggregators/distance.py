@@ -25,6 +25,8 @@ KRUM_BLOCK_ELEMENTS = 1 << 21
 KRUM_BLOCK_ELEMENTS_GPU = 1 << 27
 # Items with at most this many plain rows are scored exactly on every row.
 SMALL = 128
+# Ranks up to this are selected by taking the largest values off one by one.
+FEW = 4
 # A row is dropped when its lower bound exceeds its item's best score by this share: far
 # above the rounding of a sum of a few thousand distances.
 MARGIN = 1e-3
@@ -289,27 +291,57 @@ def kth_largest(x: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
     """(b, r, 1) the rank[b, i]-th largest value of x[b, i, :] (1 <= rank <= width); x may
     come back reordered along its last dimension.
 
-    On CPU numpy's in-place partition, in threads over rows, is the fastest selection at
-    hand (3-7 ns per value on 2 threads, about half torch.topk's). With up to 4 distinct
-    ranks it partitions at all of them at once; with more, each row is extended by
-    (largest rank - its rank) values of +inf, which puts every row's answer at the same
-    place, and partitioned once. On GPUs torch.topk."""
+    Rows whose rank is at most FEW take their largest values off one by one (a max per
+    rank: a fraction of a selection's cost; under a -D attack most rows need the second
+    largest plain distance). The others, on CPU, go through numpy's in-place partition in
+    threads over rows (3-7 ns per value on 2 threads, about half torch.topk's): with up to
+    4 distinct ranks at all of them at once, with more after extending each row by
+    (largest rank - its rank) values of +inf, which puts every row's answer at one place.
+    On GPUs torch.topk."""
     b, r, width = x.shape
     flat, rank = x.reshape(-1, width), rank.reshape(-1)
-    if not use_numpy(x):
-        return torch.topk(flat, int(rank.max()), dim=1).values.gather(1, (rank - 1).unsqueeze(1)).view(b, r, 1)
+    few = rank <= FEW
+    if bool(few.all()):
+        return _largest_one_by_one(flat, rank).view(b, r, 1)
+    if bool(few.any()):
+        out = flat.new_empty(flat.shape[0], 1)
+        rows = torch.nonzero(few).squeeze(1)
+        out[rows] = _largest_one_by_one(flat[rows], rank[rows])
+        rows = torch.nonzero(~few).squeeze(1)
+        out[rows] = _selected(flat[rows], rank[rows])
+        return out.view(b, r, 1)
+    work = flat if flat.data_ptr() == x.data_ptr() else flat.clone()
+    return _selected(work, rank).view(b, r, 1)
+
+
+def _largest_one_by_one(flat: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+    """(n, 1) the rank[i]-th largest of flat[i] for small ranks (flat is left as it is)."""
+    flat = flat.clone()
+    out = flat.new_empty(flat.shape[0], 1)
+    for k in range(1, int(rank.max()) + 1):
+        top, where = flat.max(1, keepdim=True)
+        out = torch.where((rank == k).unsqueeze(1), top, out)
+        flat.scatter_(1, where, -torch.inf)
+    return out
+
+
+def _selected(work: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+    """(n, 1) the rank[i]-th largest of work[i] by partition (CPU) or topk; work may be
+    reordered."""
+    width = work.shape[1]
+    if not use_numpy(work):
+        return torch.topk(work, int(rank.max()), dim=1).values.gather(1, (rank - 1).unsqueeze(1))
     distinct = torch.unique(rank)
     if distinct.numel() <= 4:
-        work = flat if flat.data_ptr() == x.data_ptr() else flat.clone()
         kth = sorted(width - k for k in distinct.tolist())
         in_threads(lambda rows: rows.partition(kth, axis=-1), work.numpy())
-        return work.gather(1, (width - rank).unsqueeze(1)).view(b, r, 1)
+        return work.gather(1, (width - rank).unsqueeze(1))
     top, spread = int(distinct[-1]), int(distinct[-1] - distinct[0])
-    work = torch.cat([flat, flat.new_full((flat.shape[0], spread), torch.inf)], 1)
-    work[:, width:].masked_fill_(torch.arange(spread, device=x.device) >= (top - rank).unsqueeze(1), -torch.inf)
+    work = torch.cat([work, work.new_full((work.shape[0], spread), torch.inf)], 1)
+    work[:, width:].masked_fill_(torch.arange(spread, device=work.device) >= (top - rank).unsqueeze(1), -torch.inf)
     kth = work.shape[1] - top
     in_threads(lambda rows: rows.partition(kth, axis=-1), work.numpy())
-    return work[:, kth:kth + 1].view(b, r, 1)
+    return work[:, kth:kth + 1].clone()
 
 
 def _first_best(rows: torch.Tensor, score: torch.Tensor, index: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
