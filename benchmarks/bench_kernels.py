@@ -20,7 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_machine import timed  # noqa: E402
 
 KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "evaluate", "mean_epoch"]
 
@@ -64,14 +67,7 @@ def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
     for name in ("mean", "median", "trimmed_mean", "krum", "norm"):
         params = {"f": f} if name in ("trimmed_mean", "krum") else {}
         fns[name] = lambda name=name, params=params: aggregate(name, items, grads, data.n_items, **params)
-    fn = fns[kernel]
-    fn()
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    return timed(fns[kernel], repeat)
 
 
 def child(src: str | None, args, kernel: str) -> float:

@@ -18,6 +18,7 @@ import torch
 
 
 def timed(fn, repeat: int = 7) -> float:
+    """Median seconds of `repeat` calls of fn, after one untimed call."""
     fn()
     seconds = []
     for _ in range(repeat):

@@ -125,26 +125,28 @@ def _blocks(space: _Space, index: torch.Tensor):
     q, p, d = space.x.shape[1], space.n_plain, space.x.shape[2]
     plain_x, heavy_x = space.x[:, :p].contiguous(), space.x[:, p:].contiguous()
     pad_from = int(space.weight[:, :p].gt(0).all(0).cumprod(0).sum())  # earlier columns are real everywhere
-    cap = _block_elements(space.x)
-    items_per_block = max(1, cap // (n_rows * q))
-    rows_per_block = n_rows if items_per_block > 1 else max(1, cap // q)
-    for a in range(0, b, items_per_block):
-        its = slice(a, a + items_per_block)
+    for its, cols in _tiles(space.x, b, n_rows, q):
+        idx = index[its, cols]
+        xr = space.x[its].gather(1, idx.unsqueeze(2).expand(-1, -1, d))
+        sqr = space.sq[its].gather(1, idx).unsqueeze(2)
+        plain = _distances(xr, sqr, plain_x[its], space.sq[its, None, :p], idx)
+        if pad_from < p:  # padding columns sit at 0: never a t, never counted
+            plain[:, :, pad_from:].masked_fill_(space.weight[its, None, pad_from:p] == 0, 0)
+        heavy = _distances(xr, sqr, heavy_x[its], space.sq[its, None, p:], idx - p)
+        heavy.masked_fill_(space.heavy_weight[its] == 0, 0)
+        yield its, cols, plain, heavy
+
+
+def _tiles(x: torch.Tensor, n_items: int, n_rows: int, width: int):
+    """(items, rows) slices of blocks of (items x rows x width) distances, at most
+    KRUM_BLOCK_ELEMENTS (CPU) or KRUM_BLOCK_ELEMENTS_GPU: several whole items, or rows of
+    one item."""
+    cap = KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
+    items_per_block = max(1, cap // (n_rows * width))
+    rows_per_block = n_rows if items_per_block > 1 else max(1, cap // width)
+    for a in range(0, n_items, items_per_block):
         for r in range(0, n_rows, rows_per_block):
-            cols = slice(r, r + rows_per_block)
-            idx = index[its, cols]
-            xr = space.x[its].gather(1, idx.unsqueeze(2).expand(-1, -1, d))
-            sqr = space.sq[its].gather(1, idx).unsqueeze(2)
-            plain = _distances(xr, sqr, plain_x[its], space.sq[its, None, :p], idx)
-            if pad_from < p:  # padding columns sit at 0: never a t, never counted
-                plain[:, :, pad_from:].masked_fill_(space.weight[its, None, pad_from:p] == 0, 0)
-            heavy = _distances(xr, sqr, heavy_x[its], space.sq[its, None, p:], idx - p)
-            heavy.masked_fill_(space.heavy_weight[its] == 0, 0)
-            yield its, cols, plain, heavy
-
-
-def _block_elements(x: torch.Tensor) -> int:
-    return KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
+            yield slice(a, a + items_per_block), slice(r, r + rows_per_block)
 
 
 def _distances(xr, sqr, xc, sqc, self_column) -> torch.Tensor:
@@ -218,30 +220,25 @@ def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
     weight, surplus = space.heavy_weight, space.surplus
     padding = (p - space.weight[:, :p].gt(0).sum(1, keepdim=True)).to(space.x.dtype)  # (b, 1)
     out = space.x.new_empty(b, q)
-    cap = _block_elements(space.x)
-    items_per_block = max(1, cap // (q * p))
-    rows_per_block = q if items_per_block > 1 else max(1, cap // p)
-    for a in range(0, b, items_per_block):
-        its = slice(a, a + items_per_block)
-        for r in range(0, q, rows_per_block):
-            rs = slice(r, r + rows_per_block)
-            xr, sqr = space.x[its, rs], space.sq[its, rs].unsqueeze(2)
-            plain = torch.add(sqr, space.sq[its, None, :p]).baddbmm_(xr, plain_x[its].transpose(1, 2), alpha=-2)
-            heavy = torch.add(sqr, space.sq[its, None, p:]).baddbmm_(xr, heavy_x[its].transpose(1, 2), alpha=-2)
-            for dist, offset in ((plain, r), (heavy, r - p)):  # each row's distance to itself: exactly 0
-                if -dist.shape[1] < offset < dist.shape[2]:
-                    dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
-            w = weight[its]
-            taus = [tau[its, k, None, None] for k in range(tau.shape[1])]
-            taus += [heavy[:, :, h:h + 1].clamp_min(0) for h in range(heavy.shape[2])]
-            bound = None
-            for t in taus:
-                total = torch.clamp(plain, max=t).sum(2) - padding[its] * torch.clamp(sqr.squeeze(2), max=t.squeeze(2))
-                if heavy.shape[2]:
-                    total += (torch.clamp(heavy, max=t) * w).sum(2)
-                f = total - surplus[its] * t.squeeze(2)
-                bound = f if bound is None else torch.maximum(bound, f)
-            out[its, rs] = bound
+    for its, rs in _tiles(space.x, b, q, p):
+        r = rs.start
+        xr, sqr = space.x[its, rs], space.sq[its, rs].unsqueeze(2)
+        plain = torch.add(sqr, space.sq[its, None, :p]).baddbmm_(xr, plain_x[its].transpose(1, 2), alpha=-2)
+        heavy = torch.add(sqr, space.sq[its, None, p:]).baddbmm_(xr, heavy_x[its].transpose(1, 2), alpha=-2)
+        for dist, offset in ((plain, r), (heavy, r - p)):  # each row's distance to itself: exactly 0
+            if -dist.shape[1] < offset < dist.shape[2]:
+                dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
+        w = weight[its]
+        taus = [tau[its, k, None, None] for k in range(tau.shape[1])]
+        taus += [heavy[:, :, h:h + 1].clamp_min(0) for h in range(heavy.shape[2])]
+        bound = None
+        for t in taus:
+            total = torch.clamp(plain, max=t).sum(2) - padding[its] * torch.clamp(sqr.squeeze(2), max=t.squeeze(2))
+            if heavy.shape[2]:
+                total += (torch.clamp(heavy, max=t) * w).sum(2)
+            f = total - surplus[its] * t.squeeze(2)
+            bound = f if bound is None else torch.maximum(bound, f)
+        out[its, rs] = bound
     return out
 
 
