@@ -88,8 +88,8 @@ def main() -> None:
     p.add_argument("--aggregators", default=",".join(AGGREGATORS))
     p.add_argument("--data-root", default="results/data")
     p.add_argument("--attackers", type=int, default=0,
-                   help="append this many copies of one random row per item, as Spattack-D attackers upload "
-                        "(f defaults to it)")
+                   help="append one random row per item sent by this many attackers (a row with that count), as "
+                        "Spattack-D uploads it; the loop gets the expanded copies (f defaults to it)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -105,25 +105,30 @@ def main() -> None:
         source = "synthetic power law"
     users = args.users or users
     f = args.f if args.f is not None else args.attackers or int(0.03 * users)
-    if args.attackers:
+    counts = None
+    if args.attackers:  # one row per item sent by every attacker, as Spattack-D uploads it
         shared = torch.randn(n_items, args.dim, generator=torch.Generator().manual_seed(1)).to(grads) * 0.01
-        items = torch.cat([items, torch.arange(n_items).repeat(args.attackers)])
-        grads = torch.cat([grads, shared.repeat(args.attackers, 1)])
-    counts = torch.bincount(items, minlength=n_items)
-    print(f"{args.dataset_shape} ({source}): {n_items} items, {items.numel()} rows, d={args.dim}, "
-          f"max rows/item {int(counts.max())}, items without rows {int((counts == 0).sum())}, "
+        counts = torch.cat([torch.ones_like(items), torch.full((n_items,), args.attackers)])
+        items = torch.cat([items, torch.arange(n_items)])
+        grads = torch.cat([grads, shared])
+    per_item = torch.bincount(items, minlength=n_items, weights=None if counts is None else counts.double())
+    print(f"{args.dataset_shape} ({source}): {n_items} items, {items.numel()} rows "
+          f"({int(per_item.sum())} uploads), d={args.dim}, "
+          f"max uploads/item {int(per_item.max())}, items without rows {int((per_item == 0).sum())}, "
           f"f={f}, {args.attackers} attackers, {args.threads} threads, median of {args.repeat} "
           f"(loop: {args.loop_repeat})\n")
     print("| aggregator | vectorised s | loop s | speed-up | max abs diff |")
     print("|---|---:|---:|---:|---:|")
     for name in args.aggregators.split(","):
         params = {"f": f} if name in ("trimmed_mean", "krum") else {}
-        aggregate(name, items, grads, n_items, **params)  # warm-up
-        vec_s, vec = timed(lambda: aggregate(name, items, grads, n_items, **params), args.repeat)
+        aggregate(name, items, grads, n_items, counts=counts, **params)  # warm-up
+        vec_s, vec = timed(lambda: aggregate(name, items, grads, n_items, counts=counts, **params), args.repeat)
         if args.no_loop:
             print(f"| {name} | {vec_s:.4f} | - | - | - |")
             continue
-        loop_s, loop = timed(lambda: loop_aggregate(name, items, grads, n_items, **params), args.loop_repeat)
+        expanded = (items, grads) if counts is None else (items.repeat_interleave(counts),
+                                                          grads.repeat_interleave(counts, dim=0))
+        loop_s, loop = timed(lambda: loop_aggregate(name, *expanded, n_items, **params), args.loop_repeat)
         diff = float((vec - loop).abs().max())
         print(f"| {name} | {vec_s:.4f} | {loop_s:.3f} | {loop_s / vec_s:.0f}x | {diff:.1e} |")
 

@@ -1,0 +1,53 @@
+"""The benchmark scripts run and print their tables (tiny sizes: their numbers are not
+checked here; the README quotes full runs)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from spattack.data.split import make_split, write_split
+
+
+@pytest.fixture(scope="module")
+def ml100k_split(mirror, tmp_path_factory):
+    out = tmp_path_factory.mktemp("splits") / "ml-100k"
+    write_split(make_split("ml-100k", mirror / "ml-100k"), out)
+    return out
+
+
+def run(repo_root, script, *args) -> str:
+    cmd = [sys.executable, str(repo_root / "benchmarks" / script), *map(str, args)]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=repo_root).stdout
+
+
+def rows(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()
+            if line.startswith("|") and not line.startswith("|--") and not line.startswith("|---")][1:]
+
+
+def test_attack_overhead_prints_a_ratio_per_defense(repo_root, ml100k_split):
+    out = rows(run(repo_root, "bench_attack_overhead.py", "--split", ml100k_split, "--epochs", 1,
+                   "--defenses", "mean,krum"))
+    assert [r[0] for r in out] == ["mean", "krum"] and all(float(r[-1]) > 0 for r in out)
+
+
+def test_kernels_against_a_base_version(repo_root, ml100k_split):
+    """The base version here is this one: the ratio is about 1."""
+    out = rows(run(repo_root, "bench_kernels.py", "--split", ml100k_split, "--kernels", "client_step,median",
+                   "--repeat", 1, "--pairs", 1, "--base", repo_root / "src"))
+    assert [r[0] for r in out] == ["client_step", "median"] and all(float(r[3]) > 0 for r in out)
+
+
+def test_scale_setup_and_machine(repo_root, ml100k_split):
+    scale = rows(run(repo_root, "bench_scale.py", "--sizes", "20000", "--epochs", 1))
+    assert len(scale) == 1 and int(scale[0][0].replace(",", "")) > 15000
+    setup = rows(run(repo_root, "bench_setup.py", ml100k_split))
+    assert len(setup) == 1 and float(setup[0][-1]) > 0
+
+
+def test_aggregators_with_attackers_sent_as_counts(repo_root):
+    out = rows(run(repo_root, "bench_aggregators.py", "--items", 50, "--rows", 3000, "--max-count", 200,
+                   "--attackers", 30, "--repeat", 1))
+    assert [r[0] for r in out] == ["mean", "median", "trimmed_mean", "krum", "norm"]
+    assert all(float(r[-1]) < 1e-5 for r in out)  # the loop on the expanded copies agrees
