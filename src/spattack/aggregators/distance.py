@@ -167,27 +167,24 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     Per row, F(tau) = sum_M min(D, tau) - (N-1-m) tau is concave in tau, with its
     maximum, the score, at t: its slope #{D > tau} - (N-1-m) turns from positive to <= 0
     there. So F at any tau >= 0 is a lower bound on the score, tight when tau is near t.
-    Candidate rows, those of least summed distance to all rows and to the plain rows (a
-    closed form), are scored exactly: their best score caps the item's, and their t's
-    serve as every row's taus. One clamp-and-sum pass per tau bounds every row; only
-    rows whose bound does not exceed the cap (plus MARGIN) get the exact selection.
-    Items where more than an eighth of the rows survive try the row of lowest bound as
-    the next candidate (twice at most). On ML-1M's largest item, clean or under
-    Spattack-D, 1 or 2 rows of 3,488 survive.
+    A candidate row, the plain row of least summed distance to the plain rows (a closed
+    form), is scored exactly: its score caps the item's best score, and its t serves as
+    every row's tau (rows near the best have their t near it). One clamp-and-sum pass
+    bounds every row; only rows whose bound does not exceed the cap (plus MARGIN) get the
+    exact selection. Items where more than an eighth of the rows survive try the row of
+    lowest bound as the next candidate (twice at most). On ML-1M's largest item, clean or
+    under Spattack-D, 1 to 3 rows of 3,488 survive.
     """
     b, q = space.weight.shape
     valid = space.weight > 0
     if space.n_plain <= SMALL or not use_numpy(space.x):
         return _exact_sums(space, torch.arange(q, device=space.x.device).expand(b, q))[0]
+    # the central row of the plain rows: heavy rows (attackers) would pull it to them
     plain_only = space.weight.clone()
     plain_only[:, space.n_plain:] = 0
-    candidate = torch.cat([_sum_to_all(space.x, space.sq, w).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
-                           for w in (plain_only, space.weight)], 1)
-    if space.n_plain == q:
-        candidate = candidate[:, :1]
-    scores, taus = _exact_sums(space, candidate)
-    best = scores.amin(1, keepdim=True)
-    lower = _lower_bounds(space, taus.clamp_min(0))
+    candidate = _sum_to_all(space.x, space.sq, plain_only).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
+    best, tau = _exact_sums(space, candidate)
+    lower = _lower_bounds(space, tau.clamp_min(0))
     for _ in range(2):
         survive = valid & (lower <= best + MARGIN * best.abs())
         survive.scatter_(1, candidate, True)  # scored exactly: survivors whatever rounding says
@@ -211,9 +208,9 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
 
 
 def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
-    """(b, Q) lower bounds on every row's score: the best of F(tau) for the item's taus
-    (b, k) and F(each heavy distance), in blocks of distances (see `_nearest_sums`).
-    Distances to padding (|x_i|^2: padding rows are 0) are subtracted, not masked."""
+    """(b, Q) lower bounds F(tau) on every row's score, tau (b, 1) per item, in blocks of
+    distances (see `_nearest_sums`). Distances to padding (|x_i|^2: padding rows are 0)
+    are subtracted, not masked."""
     b, q, _ = space.x.shape
     p = space.n_plain
     plain_x, heavy_x = space.x[:, :p], space.x[:, p:]
@@ -228,17 +225,11 @@ def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
         for dist, offset in ((plain, r), (heavy, r - p)):  # each row's distance to itself: exactly 0
             if -dist.shape[1] < offset < dist.shape[2]:
                 dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
-        w = weight[its]
-        taus = [tau[its, k, None, None] for k in range(tau.shape[1])]
-        taus += [heavy[:, :, h:h + 1].clamp_min(0) for h in range(heavy.shape[2])]
-        bound = None
-        for t in taus:
-            total = torch.clamp(plain, max=t).sum(2) - padding[its] * torch.clamp(sqr.squeeze(2), max=t.squeeze(2))
-            if heavy.shape[2]:
-                total += (torch.clamp(heavy, max=t) * w).sum(2)
-            f = total - surplus[its] * t.squeeze(2)
-            bound = f if bound is None else torch.maximum(bound, f)
-        out[its, rs] = bound
+        t = tau[its].unsqueeze(2)
+        total = torch.clamp(plain, max=t).sum(2) - padding[its] * torch.clamp(sqr.squeeze(2), max=tau[its])
+        if heavy.shape[2]:
+            total += (torch.clamp(heavy, max=t) * weight[its]).sum(2)
+        out[its, rs] = total - surplus[its] * tau[its]
     return out
 
 
