@@ -35,6 +35,8 @@ KEEP = "results/runs/ml-100k/fedmf/none/median/rho0/start0/seed0"  # runs to the
 CANCEL = "results/runs/ml-100k/fedmf/spattack-o-d/mean/rho3/start0/seed0"  # scancel'd
 RETRY = "results/runs/ml-100k/fedmf/none/norm/rho0/start0/seed0"  # scancel'd, retried
 GPU = "results/runs/ml-100k/fedmf/none/krum/rho0/start0/seed0"  # device=cuda
+GROUPED_A = "results/runs/ml-100k/fedmf/none/mean/rho0/start0/seed1"  # these two: one job
+GROUPED_B = "results/runs/ml-100k/fedmf/none/trimmed_mean/rho0/start0/seed0"
 LONG_EPOCHS = 60  # ~15-20 s a cell on one core: long enough to be cancelled mid-run
 
 
@@ -313,3 +315,19 @@ def test_cuda_cell_is_placed_on_a_gpu(mirror, slurm, work, repo_root):
         assert proc.returncode != 0 and jobs.state[0] == "FAILED"
         log = work / "results" / "logs" / "train" / "ml-100k" / "fedmf" / "none" / "krum" / "rho0" / "start0" / "seed0.log"
         assert "CUDA is not available" in log.read_text()
+
+
+def test_cells_grouped_into_one_job(mirror, slurm, work, repo_root):
+    """--groups train=cells --group-components cells=2: two training cells, one sbatch job."""
+    cells = [GROUPED_A, GROUPED_B]
+    before = sacct(slurm.env)
+    proc = snakemake(repo_root, work, slurm.env, [f"{cell}/metrics.csv" for cell in cells], config(mirror, 2),
+                     extra=["--groups", "train=cells", "--group-components", "cells=2"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for cell in cells:
+        check_cell(work, cell, 2)
+    jobs = new_jobs(before, sacct(slurm.env))
+    jobs = jobs[~jobs.comment.str.startswith(("rule_download_", "rule_split_"))].reset_index(drop=True)
+    print(jobs.to_string())
+    assert jobs.comment.tolist() == ["rule_cells_train"] and jobs.state.tolist() == ["COMPLETED"]
+    assert "cpu=2" in jobs.tres[0]  # the group asks for its two 1-thread cells at once
