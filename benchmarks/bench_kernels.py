@@ -109,7 +109,7 @@ def main() -> None:
         t = statistics.median(this)
         if args.base:
             b = statistics.median(base)
-            print(f"| {kernel} | {t:.4f} | {b:.4f} | {b / t:.1f} |", flush=True)
+            print(f"| {kernel} | {t:.4f} | {b:.4f} | {b / t:.2f} |", flush=True)
         else:
             print(f"| {kernel} | {t:.4f} |", flush=True)
 
