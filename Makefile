@@ -2,7 +2,8 @@
 #   make paper   # venv + install + the whole paper (config.yaml)
 #   make quick   # venv + install + the reduced grid (config/quick.yaml)
 #   make test    # venv + install + the test suite
-#   make report  # Snakemake's HTML report of TARGETS (default: all) -> results/report.html
+#   make report  # HTML report of TARGETS already built (default: all) -> results/report.html;
+#                # it builds nothing: run the targets first (make paper, make quick, snakemake ...)
 #   make test-slurm  # as root: a real local SLURM (apt) and the workflow on it (docs/cluster.md)
 #   make gpu-check   # on a CUDA machine: one report, docs/gpu/report.md (scripts/gpu_check.py)
 # MIRROR=DIR copies raw data from DIR (laid out like <dataset>/<file>) instead of
