@@ -8,7 +8,7 @@ import pytest
 from docutils.core import publish_parts
 from jinja2 import Environment
 
-from spattack.captions import fill_caption, listing
+from spattack.captions import fill_caption, listing, percents
 from spattack.provenance import Runs
 
 PAPER_HYPER = {"dim": 32, "lr": 0.01, "l2": 0.1, "init_std": 0.01, "eval_negatives": 99}
@@ -71,3 +71,8 @@ def test_front_page_lists_each_result_with_its_runs(templates):
             "Not the paper's protocol: 20 epochs (paper: 200).</li>") in text
     assert text.count("From 3 runs.") == 1  # one line per caption, not per file
     assert "200 epochs" not in text and "ml-1m" not in text
+
+
+def test_percents_say_when_no_cell_was_attacked():
+    assert percents([3.0]) == "3%" and percents([5.0, 1, 3.0]) == "1, 3, 5%"
+    assert percents([]) == "none (no attacked cell)"  # not "ρ = –%"

@@ -45,6 +45,8 @@ def test_one_cell_and_table3(repo_root, mirror, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     html = report.read_text()
     assert "FedMF under every attack" in html and "table3.csv" in html
+    caption = (tmp_path / "results" / "report" / "table3.rst").read_text()
+    assert "FedMF under every attack, Mean aggregator, ρ = 3%:" in caption
     # the caption and the front page describe these runs (2 epochs), not config.yaml (200)
     runs = "From 2 runs (their summary.json): ML-100K; FedMF; 2 epochs; seed 0; device cpu; code 0.1.0"
     assert runs in html and "Not the paper's protocol: 2 epochs (paper: 200)" in html

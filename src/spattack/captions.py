@@ -45,3 +45,10 @@ def listing(values) -> str:
     names by their labels ('FedMF', 'Mean', 'O-D'); '–' when there are none."""
     out = [f"{v:g}" if isinstance(v, float) else LABELS.get(v, str(v)) for v in sorted(set(values))]
     return ", ".join(out) or "–"
+
+
+def percents(values) -> str:
+    """Malicious ratios for a caption: '1, 3, 5%', or 'none (no attacked cell)' when there
+    are none."""
+    values = list(values)
+    return f"{listing(values)}%" if values else "none (no attacked cell)"

@@ -2,7 +2,7 @@
 
 import sys
 
-from spattack.captions import listing, write_caption
+from spattack.captions import listing, percents, write_caption
 from spattack.figures import fig3_data, plot_fig3, save_figure
 from spattack.runio import atomic_write_text
 from spattack.tables import runs_of
@@ -16,5 +16,5 @@ save_figure(plot_fig3(df, "hr10", sm.params.n_negatives, runs.header()), sm.outp
 save_figure(plot_fig3(df, "ndcg10", sm.params.n_negatives, runs.header()), sm.output.ndcg_pdf, sm.output.ndcg_png)
 attacked = df[df.attack != "none"]
 write_caption(sm.input.caption_template, sm.output.caption, runs=runs.header(), attacks=listing(attacked.attack),
-              omniscient_ratios=listing(attacked[attacked.attack.str.startswith("spattack-o")].ratio),
-              limited_ratios=listing(attacked[attacked.attack.str.startswith("spattack-l")].ratio))
+              omniscient_ratios=percents(attacked[attacked.attack.str.startswith("spattack-o")].ratio),
+              limited_ratios=percents(attacked[attacked.attack.str.startswith("spattack-l")].ratio))

@@ -2,7 +2,7 @@
 
 import sys
 
-from spattack.captions import listing, write_caption
+from spattack.captions import listing, percents, write_caption
 from spattack.figures import FIG4_PROTOCOL, fig4_data, plot_fig4, save_figure
 from spattack.runio import atomic_write_text
 from spattack.tables import runs_of
@@ -14,4 +14,4 @@ runs = runs_of(sm.input.summaries, FIG4_PROTOCOL)
 atomic_write_text(sm.output.csv, df.to_csv(index=False, float_format="%.6f"))
 save_figure(plot_fig4(df, runs.header()), sm.output.pdf, sm.output.png)
 write_caption(sm.input.caption_template, sm.output.caption, runs=runs.header(),
-              ratio=listing(df[df.attack != "none"].ratio))
+              ratio=percents(df[df.attack != "none"].ratio))

@@ -2,7 +2,7 @@
 
 import sys
 
-from spattack.captions import listing, write_caption
+from spattack.captions import listing, percents, write_caption
 from spattack.figures import FIG5_PROTOCOL, fig5_data, plot_fig5, save_figure
 from spattack.runio import atomic_write_text, read_summary
 from spattack.tables import runs_of
@@ -16,5 +16,5 @@ save_figure(plot_fig5(df, note=runs.header()), sm.output.pdf, sm.output.png)
 cells = [read_summary(p)["config"] for p in sm.input.summaries]
 attacked = [c for c in cells if c["attack"] != "none"]
 write_caption(sm.input.caption_template, sm.output.caption, runs=runs.header(), dataset=listing(df.dataset),
-              defense=listing(c["defense"] for c in cells), ratio=listing(c["ratio"] for c in attacked),
+              defense=listing(c["defense"] for c in cells), ratio=percents(c["ratio"] for c in attacked),
               attacks=listing(c["attack"] for c in attacked), starts=listing(c["start"] for c in attacked))

@@ -2,7 +2,7 @@
 
 import sys
 
-from spattack.captions import listing, write_caption
+from spattack.captions import listing, percents, write_caption
 from spattack.runio import atomic_write_text, read_summary
 from spattack.tables import TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
@@ -17,4 +17,4 @@ atomic_write_text(sm.output.tex, table3_latex(df, runs))
 cells = [read_summary(p)["config"] for p in sm.input.summaries]
 write_caption(sm.input.caption_template, sm.output.caption, runs=runs.header(),
               model=listing(c["model"] for c in cells), defense=listing(c["defense"] for c in cells),
-              ratio=listing(c["ratio"] for c in cells if c["attack"] != "none"))
+              ratio=percents(c["ratio"] for c in cells if c["attack"] != "none"))
