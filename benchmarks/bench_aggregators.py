@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from loop_aggregators import loop_aggregate  # noqa: E402
 
-from spattack.aggregators import AGGREGATORS, aggregate  # noqa: E402
+from spattack.aggregators import DEFENSES, aggregate  # noqa: E402
 
 # items, upload rows per round (~2 per training positive), largest item count, users
 SHAPES = {
@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--loop-repeat", type=int, default=1, help="repeats of the (slow) loop baseline")
     p.add_argument("--no-loop", action="store_true", help="skip the loop baseline")
-    p.add_argument("--aggregators", default=",".join(AGGREGATORS))
+    p.add_argument("--aggregators", default=",".join(DEFENSES))
     p.add_argument("--data-root", default="results/data")
     p.add_argument("--attackers", type=int, default=0,
                    help="append one random row per item sent by this many attackers (a row with that count), as "
@@ -120,7 +120,7 @@ def main() -> None:
     print("| aggregator | vectorised s | loop s | speed-up | max abs diff |")
     print("|---|---:|---:|---:|---:|")
     for name in args.aggregators.split(","):
-        params = {"f": f} if name in ("trimmed_mean", "krum") else {}
+        params = DEFENSES[name].bind(f=f, clip=1.0)
         aggregate(name, items, grads, n_items, counts=counts, **params)  # warm-up
         vec_s, vec = timed(lambda: aggregate(name, items, grads, n_items, counts=counts, **params), args.repeat)
         if args.no_loop:

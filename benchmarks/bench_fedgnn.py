@@ -13,6 +13,7 @@ aggregation incl. FedGNN's dense rows, evaluation) and the FedGNN / FedMF ratio.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 
 import numpy as np
@@ -55,15 +56,17 @@ def main() -> None:
 
     from spattack import fedgnn, simulation
 
+    factories = {"fedmf": None, "fedgnn": None}
     if args.neighbours is not None:
-        simulation.MODELS["fedgnn"] = lambda *a, **k: fedgnn.FedGNN(*a, neighbours=args.neighbours, **k)
+        factories["fedgnn"] = functools.partial(fedgnn.FedGNN, neighbours=args.neighbours)
     data = load(args)
     stages = ("client", "aggregate", "evaluate")
     runs = {"fedmf": [], "fedgnn": []}
     for _ in range(args.repeat):
         for model in runs:
             cfg = simulation.RunConfig(model=model, epochs=args.epochs, device=args.device, threads=args.threads)
-            runs[model].append(simulation.simulate(data, cfg, progress=False).summary["seconds_per_epoch"])
+            result = simulation.simulate(data, cfg, progress=False, model=factories[model])
+            runs[model].append(result.summary["seconds_per_epoch"])
     med = {m: {s: statistics.median(r[s] for r in rs) for s in stages} for m, rs in runs.items()}
     for m in med:
         med[m]["epoch"] = sum(med[m][s] for s in stages)

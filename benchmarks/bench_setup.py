@@ -21,13 +21,14 @@ import torch
 from spattack.attacks import make_attack
 from spattack.evaluation import Evaluator
 from spattack.interactions import Interactions
-from spattack.simulation import MODELS, RunConfig, attack_context
+from spattack.models import MODELS
+from spattack.simulation import RunConfig, attack_context
 t1 = time.perf_counter()
 torch.set_num_threads(2)
 data = Interactions.load(sys.argv[1])
 t2 = time.perf_counter()
 cfg = RunConfig(attack="spattack-o-d", ratio=3)
-model = MODELS[cfg.model](data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, torch.device("cpu"))
+model = MODELS[cfg.model].factory(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, torch.device("cpu"))
 t3 = time.perf_counter()
 evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed, torch.device("cpu"))
 t4 = time.perf_counter()

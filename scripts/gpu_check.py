@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from spattack.aggregators import AGGREGATORS, aggregate_uploads
+from spattack.aggregators import DEFENSES, aggregate_uploads
 from spattack.attacks import make_attack
 from spattack.fedmf import FedMF
 from spattack.interactions import Interactions
@@ -50,7 +50,7 @@ def attacked_round(data: Interactions, attack: str, ratio: float, epochs: int = 
     model = FedMF(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, 0, torch.device("cpu"))
     attacker = make_attack(attack, attack_context(data, cfg, model, torch.device("cpu")))
     for epoch in range(1, epochs + 2):
-        benign = model.client_step()
+        benign = model.client_step()[0]
         uploads = SparseUpdates.concat(benign, attacker.uploads(epoch, benign, model))
         if epoch <= epochs:
             model.server_step(aggregate_uploads("mean", uploads, data.n_items))
@@ -74,8 +74,8 @@ def aggregators_against_cpu(uploads: SparseUpdates, n_items: int, f: int, device
     moved = SparseUpdates(uploads.clients, uploads.items.to(device), uploads.grads.to(device),
                           None if uploads.counts is None else uploads.counts.to(device))
     rows = []
-    for name in AGGREGATORS:
-        params = {"f": f} if name in ("trimmed_mean", "krum") else {}
+    for name in DEFENSES:
+        params = DEFENSES[name].bind(f=f, clip=1.0)
         cpu_s, cpu = timed(lambda: aggregate_uploads(name, uploads, n_items, **params), torch.device("cpu"))
         dev_s, dev = timed(lambda: aggregate_uploads(name, moved, n_items, **params), device)
         dev = dev.cpu()

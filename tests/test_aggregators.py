@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spattack.aggregators import AGGREGATORS, aggregate, clip_rows, krum_neighbours
+from spattack.aggregators import DEFENSES, aggregate, clip_rows, krum_neighbours
 
 
 # ---- per-item reference: one item at a time, numpy, following the module docstring ----
@@ -93,8 +93,8 @@ def test_matches_the_loop_with_ties(name, params, seed):
 
 def test_float32_inputs_stay_float32_and_close():
     items, grads = random_uploads(7)
-    for name in AGGREGATORS:
-        params = {"f": 2} if name in ("trimmed_mean", "krum") else {}
+    for name in DEFENSES:
+        params = DEFENSES[name].bind(f=2, clip=1.0)
         out = aggregate(name, items, grads.float(), 40, **params)
         assert out.dtype == torch.float32
         np.testing.assert_allclose(out.numpy(), reference(name, items, grads.float(), 40, **params),
@@ -231,11 +231,11 @@ def test_clip_rows():
 
 # ---- shapes, empty items, non-finite rows, errors ----
 
-@pytest.mark.parametrize("name", list(AGGREGATORS))
+@pytest.mark.parametrize("name", list(DEFENSES))
 def test_shape_and_zero_rows_for_items_without_uploads(name):
     items = torch.tensor([2, 2, 5])
     grads = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [0.1, 0.2, 0.3]])
-    params = {"f": 1} if name in ("trimmed_mean", "krum") else {}
+    params = DEFENSES[name].bind(f=1, clip=1.0)
     out = aggregate(name, items, grads, 7, **params)
     assert out.shape == (7, 3)
     assert torch.all(out[[0, 1, 3, 4, 6]] == 0)
@@ -243,14 +243,14 @@ def test_shape_and_zero_rows_for_items_without_uploads(name):
     assert aggregate(name, items[:0], grads[:0], 4, **params).equal(torch.zeros(4, 3))
 
 
-@pytest.mark.parametrize("name", list(AGGREGATORS))
+@pytest.mark.parametrize("name", list(DEFENSES))
 def test_non_finite_rows(name):
     items, grads = random_uploads(1)
     grads = grads.clone()
     grads[0, 0], grads[5, 1], grads[9] = float("nan"), float("inf"), -float("inf")
     all_bad = torch.tensor([39, 39]), torch.full((2, grads.shape[1]), float("nan"))
     items, grads = torch.cat([items[items != 39], all_bad[0]]), torch.cat([grads[items != 39], all_bad[1]])
-    params = {"f": 2} if name in ("trimmed_mean", "krum") else {}
+    params = DEFENSES[name].bind(f=2, clip=1.0)
     out = aggregate(name, items, grads, 40, **params)
     if name == "mean":
         assert not torch.isfinite(out[items[[0, 5, 9]]]).all()
@@ -269,7 +269,7 @@ def test_huge_finite_rows_give_finite_output(name, params):
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="krum, mean, median, norm, trimmed_mean"):
+    with pytest.raises(ValueError, match="mean, median, trimmed_mean, krum, norm"):
         aggregate("geomed", torch.zeros(1, dtype=torch.long), torch.zeros(1, 2), 1)
 
 

@@ -36,7 +36,7 @@ def test_registry_matches_the_config_schema():
 
 def test_spattack_o_d_zeroes_every_mean_aggregate(data):
     model, attack, ctx = setup(data, "spattack-o-d")
-    benign = model.client_step()
+    benign = model.client_step()[0]
     mal = attack.uploads(1, benign, model)
     assert len(mal) == data.n_items and torch.all(mal.counts == ctx.n_malicious)  # one row per item
     assert len(mal.expanded()) == ctx.n_malicious * data.n_items
@@ -48,7 +48,7 @@ def test_spattack_o_d_zeroes_every_mean_aggregate(data):
 
 def test_median_takes_the_malicious_value_where_attackers_are_the_majority(data):
     model, attack, ctx = setup(data, "spattack-o-d", defense="median", n_mal=15)
-    benign = model.client_step()
+    benign = model.client_step()[0]
     mal = attack.uploads(1, benign, model)
     both = SparseUpdates.concat(benign, mal)
     out = aggregate("median", both.items, both.grads, data.n_items, counts=both.counts)
@@ -63,7 +63,7 @@ def test_median_takes_the_malicious_value_where_attackers_are_the_majority(data)
 def test_spattack_o_under_norm_uses_clipped_benign_rows(data):
     from spattack.aggregators import clip_rows
     model, attack, ctx = setup(data, "spattack-o-d", defense="norm")
-    benign = model.client_step()
+    benign = model.client_step()[0]
     benign.grads.mul_(50)  # make clipping matter
     mal = attack.uploads(1, benign, model)
     clipped_sum = torch.zeros(data.n_items, DIM).index_add_(0, benign.items, clip_rows(benign.grads, 1.0))
@@ -73,7 +73,7 @@ def test_spattack_o_under_norm_uses_clipped_benign_rows(data):
 
 def test_sparse_attackers_hit_m_max_distinct_popular_items(data):
     model, attack, ctx = setup(data, "spattack-o-s", n_mal=400)
-    up = attack.uploads(1, model.client_step(), model)
+    up = attack.uploads(1, model.client_step()[0], model)
     assert len(up) == up.items.unique().numel()  # one row per attacked item, sent by its attackers
     up = up.expanded()
     per_client = torch.bincount(up.clients - ctx.n_benign)
@@ -92,9 +92,9 @@ def test_sparse_attackers_hit_m_max_distinct_popular_items(data):
 @pytest.mark.parametrize("name", ["spattack-l-d", "spattack-l-s"])
 def test_limited_rows_identical_across_attackers_and_epochs(data, name):
     model, attack, ctx = setup(data, name)
-    benign = model.client_step()
+    benign = model.client_step()[0]
     first = attack.uploads(1, benign, model)
-    second = attack.uploads(2, model.client_step(), model)
+    second = attack.uploads(2, model.client_step()[0], model)
     assert torch.equal(first.grads, second.grads) and torch.equal(first.items, second.items)
     value = {}
     for item, row in zip(first.items.tolist(), first.grads):
@@ -115,7 +115,7 @@ def test_sparse_attacks_refuse_fixed_f_defenses(data, name, defense):
 def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
     model, attack, ctx = setup(data, name)
     for epoch in (1, 2):
-        benign = model.client_step()
+        benign = model.client_step()[0]
         mal = attack.uploads(epoch, benign, model).expanded()
         assert len(mal) > 0 and mal.grads.shape[1] == DIM
         assert torch.isfinite(mal.grads).all()
@@ -128,7 +128,7 @@ def test_baselines_upload_finite_rows_from_malicious_clients(data, name):
 def test_dense_data_poisoning_adds_l2_rows_for_every_other_item(data, name):
     model, sparse, ctx = setup(data, name)
     _, dense, _ = setup(data, name + "-dense")
-    benign = model.client_step()
+    benign = model.client_step()[0]
     for epoch in (1, 2):  # FedAttack re-ranks its pairs each epoch; both keep their own state
         few, every = sparse.uploads(epoch, benign, model), dense.uploads(epoch, benign, model)
         assert len(every) == ctx.n_malicious * ctx.n_items
@@ -150,7 +150,7 @@ def test_dense_statistics_count_non_uploads_as_zeros():
 
 def test_fang_pushes_against_the_mean_by_3_to_4_std(data):
     model, attack, ctx = setup(data, "fang")
-    benign = model.client_step()
+    benign = model.client_step()[0]
     from spattack.attacks.model_poisoning import dense_stats
     s = dense_stats(benign, ctx.n_benign, ctx.n_items)
     rows = attack.uploads(1, benign, model).grads.view(ctx.n_malicious, ctx.n_items, DIM)
@@ -162,7 +162,7 @@ def test_fang_pushes_against_the_mean_by_3_to_4_std(data):
 
 def test_fang_full_pushes_against_the_mean_beyond_the_extremes(data):
     model, attack, ctx = setup(data, "fang-full")
-    benign = model.client_step()
+    benign = model.client_step()[0]
     from spattack.attacks.model_poisoning import dense_stats
     s = dense_stats(benign, ctx.n_benign, ctx.n_items)
     mal = attack.uploads(1, benign, model)
@@ -178,7 +178,7 @@ def test_who_sent_what_is_recoverable(data, name):
     """Rows sent by many attackers at once still say which clients sent them: every
     attacker's (client, item) pairs are those of its attack, each once."""
     model, attack, ctx = setup(data, name)
-    mal = attack.uploads(1, model.client_step(), model)
+    mal = attack.uploads(1, model.client_step()[0], model)
     assert mal.clients.numel() == int(mal.weights().sum())
     pairs = set(zip(mal.clients.tolist(), mal.items[mal.row_of_upload()].tolist()))
     assert len(pairs) == mal.clients.numel()

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from spattack.data.split import make_split, write_split
+from spattack.data import make_split, write_split
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,7 @@ def test_client_step_updates_users_and_returns_rows():
     data = synthetic_interactions()
     model = FedMF(data, dim=8, init_std=0.1, l2=0.1, lr=0.1, seed=0, device=torch.device("cpu"))
     before = model.user_emb.clone()
-    up = model.client_step()
+    up = model.client_step()[0]
     assert len(up) == len(model.pairs.row_item) and up.grads.shape == (len(up), 8)
     assert not torch.equal(before, model.user_emb)
     assert model.pairs.max_items_per_client == int(torch.bincount(up.clients).max())

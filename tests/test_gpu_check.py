@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from spattack.data.split import make_split, write_split
+from spattack.data import make_split, write_split
 
 
 def test_gpu_check_writes_one_report_on_cpu(mirror, tmp_path, repo_root):

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 import torch
 
-from spattack import attacks
 from spattack.evaluation import METRICS, random_ranking_metrics
 from spattack.malicious import n_malicious
 from spattack.simulation import RunConfig, simulate
@@ -68,9 +67,8 @@ class NanAttack:
         return SparseUpdates(clients, items, torch.full((len(items), self.ctx.dim), float("nan")))
 
 
-def test_non_finite_model_stops_as_diverged(data, monkeypatch):
-    monkeypatch.setitem(attacks.ATTACKS, "nan-test", NanAttack)
-    result = simulate(data, RunConfig(attack="nan-test", ratio=10, start=2, **FAST), progress=False)
+def test_non_finite_model_stops_as_diverged(data):
+    result = simulate(data, RunConfig(attack="nan-test", ratio=10, start=2, **FAST), progress=False, attack=NanAttack)
     assert result.summary["status"] == "diverged"
     assert result.summary["diverged_epoch"] == 3
     assert result.metrics.epoch.tolist() == [0, 1, 2]
@@ -78,9 +76,9 @@ def test_non_finite_model_stops_as_diverged(data, monkeypatch):
 
 
 @pytest.mark.parametrize("defense", ["median", "trimmed_mean", "krum", "norm"])
-def test_robust_defenses_survive_non_finite_uploads(data, monkeypatch, defense):
-    monkeypatch.setitem(attacks.ATTACKS, "nan-test", NanAttack)
-    result = simulate(data, RunConfig(attack="nan-test", defense=defense, ratio=10, **FAST), progress=False)
+def test_robust_defenses_survive_non_finite_uploads(data, defense):
+    result = simulate(data, RunConfig(attack="nan-test", defense=defense, ratio=10, **FAST), progress=False,
+                      attack=NanAttack)
     assert result.summary["status"] == "ok"
 
 
@@ -103,10 +101,10 @@ def test_attack_rows_are_appended_into_the_upload_buffer():
     model = FedMF(data, 4, 0.1, 0.1, 0.1, 0, torch.device("cpu"))
     cfg = RunConfig(attack="spattack-l-d", ratio=10, dim=4)
     attack = make_attack("spattack-l-d", attack_context(data, cfg, model, torch.device("cpu")))
-    benign = model.client_step()
+    benign = model.client_step()[0]
     rows = attack.uploads(1, benign, model)
     copied = SparseUpdates.concat(benign, rows)
-    benign = model.client_step(room=len(rows))
+    benign = model.client_step(room=len(rows))[0]
     expected = benign.grads.clone()
     appended = SparseUpdates.concat(benign, attack.uploads(2, benign, model))
     assert appended.grads.data_ptr() == benign.grads.data_ptr()

@@ -23,7 +23,8 @@ import torch
 
 from spattack.attacks import make_attack
 from spattack.interactions import Interactions
-from spattack.simulation import MODELS, RunConfig, attack_context
+from spattack.models import MODELS
+from spattack.simulation import RunConfig, attack_context
 
 
 def item_sums(uploads, n_items: int, dim: int) -> torch.Tensor:
@@ -39,10 +40,10 @@ def main() -> None:
     device = torch.device("cpu")
     for split in args.splits:
         data = Interactions.load(split)
-        model = MODELS[cfg.model](data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
+        model = MODELS[cfg.model].factory(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
         ctx = attack_context(data, cfg, model, device)
         with torch.no_grad():
-            benign = model.client_step()
+            benign = model.client_step()[0]
             malicious = make_attack(cfg.attack, ctx).uploads(1, benign, model)
         b, m = item_sums(benign, data.n_items, cfg.dim), item_sums(malicious, data.n_items, cfg.dim)
         has_benign = torch.bincount(benign.items, minlength=data.n_items) > 0

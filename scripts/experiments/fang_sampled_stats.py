@@ -36,7 +36,8 @@ import torch
 
 from spattack.attacks import make_attack, model_poisoning
 from spattack.interactions import Interactions
-from spattack.simulation import MODELS, RunConfig, attack_context, simulate
+from spattack.models import MODELS
+from spattack.simulation import RunConfig, attack_context, simulate
 from spattack.updates import SparseUpdates
 
 
@@ -70,10 +71,10 @@ def first_round_sign_agreement(data: Interactions, cfg: RunConfig, sample: int) 
     """Share of the first round's coordinates (items with benign rows) where the sampled
     mean has the sign of the mean over all benign clients."""
     device = torch.device("cpu")
-    model = MODELS[cfg.model](data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
+    model = MODELS[cfg.model].factory(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
     fang = make_attack("fang", attack_context(data, cfg, model, device))
     with torch.no_grad():
-        benign = model.client_step()
+        benign = model.client_step()[0]
         full, sampled = fang.stats(benign), sampled_stats(sample, cfg.seed)(fang, benign)
     has_rows = torch.bincount(benign.items, minlength=data.n_items) > 0
     return (torch.sign(sampled.mean) == torch.sign(full.mean))[has_rows].float().mean().item()

@@ -23,7 +23,6 @@ import argparse
 import functools
 import json
 
-from spattack import simulation
 from spattack.fedgnn import FedGNN
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
@@ -36,8 +35,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    simulation.MODELS["fedgnn"] = functools.partial(FedGNN, neighbours=args.neighbours)
-    result = simulate(Interactions.load(args.split), RunConfig(model="fedgnn", seed=args.seed, threads=args.threads))
+    result = simulate(Interactions.load(args.split), RunConfig(model="fedgnn", seed=args.seed, threads=args.threads),
+                      model=functools.partial(FedGNN, neighbours=args.neighbours))
     print(json.dumps({"neighbours": args.neighbours, **result.summary["final"], "wall_s": result.summary["wall_s"]}))
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from . import provenance
+from .registry import label
 from .runio import atomic_write_text
 
 # Snakemake renders every caption as a Jinja template once more
@@ -36,14 +36,10 @@ def write_caption(template_path: str | Path, path: str | Path, **values: object)
     atomic_write_text(path, fill_caption(Path(template_path).read_text(), **values))
 
 
-LABELS = {**provenance.LABELS, "mean": "Mean", "median": "Median", "trimmed_mean": "TrimM", "krum": "Krum",
-          "norm": "Norm", "spattack-o-d": "O-D", "spattack-o-s": "O-S", "spattack-l-d": "L-D", "spattack-l-s": "L-S"}
-
-
 def listing(values) -> str:
     """The distinct values, sorted and joined by ', ': numbers without a needless '.0',
     names by their labels ('FedMF', 'Mean', 'O-D'); '–' when there are none."""
-    out = [f"{v:g}" if isinstance(v, float) else LABELS.get(v, str(v)) for v in sorted(set(values))]
+    out = [f"{v:g}" if isinstance(v, float) else label(v, short=True) for v in sorted(set(values))]
     return ", ".join(out) or "–"
 
 

@@ -170,8 +170,9 @@ class FedMF:
         self.l2, self.lr = l2, lr
         self._buffer: UploadBuffer | None = None
 
-    def client_step(self, room: int = 0) -> SparseUpdates:
-        """Every benign client's local step: update its user embedding, return its uploads.
+    def client_step(self, room: int = 0) -> tuple[SparseUpdates, None]:
+        """Every benign client's local step: update its user embedding, return its uploads
+        (and None: FedMF has no dense weights).
 
         The uploads' gradient rows live in a buffer of the model that the next
         client_step overwrites (a fresh tensor of that size each epoch costs page
@@ -182,7 +183,7 @@ class FedMF:
         rows = self._buffer.grads[: self._buffer.rows]
         grad_user, grad_rows = bpr_step(self.user_emb, self.item_emb, self.pairs, self.l2, out=rows)
         self.user_emb.sub_(grad_user, alpha=self.lr)
-        return self._buffer.batch(self.pairs.row_client, grad_rows)
+        return self._buffer.batch(self.pairs.row_client, grad_rows), None
 
     def server_step(self, aggregated: torch.Tensor) -> None:
         """V <- V - lr * AGR(rows) for every item (items without rows get a zero row)."""

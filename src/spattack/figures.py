@@ -12,13 +12,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .analysis.plots import NAMES, add_note, save_figure  # noqa: E402
+from .analysis.plots import add_note, save_figure  # noqa: E402
 from .evaluation import random_ranking_metrics  # noqa: E402
 from .runio import read_metrics, read_summary  # noqa: E402
-from .tables import ATTACK_LABELS, METRIC_LABELS, PROVENANCE_COLUMNS, collect_final_metrics, join_distinct  # noqa: E402
+from .registry import label, ordered  # noqa: E402
+from .tables import METRIC_LABELS, PROVENANCE_COLUMNS, collect_final_metrics, join_distinct  # noqa: E402
 
-DEFENSE_LABELS = {"mean": "Mean", "median": "Median", "trimmed_mean": "TrimM", "krum": "Krum", "norm": "Norm"}
-DEFENSE_ORDER = list(DEFENSE_LABELS)
 # the paper's setting of Fig. 4 and Fig. 5, beyond the training protocol every cell shares
 FIG4_PROTOCOL = {"model": "fedgnn", "ratio": 10}
 FIG5_PROTOCOL = {"model": "fedmf", "defense": "mean", "ratio": 10}
@@ -38,11 +37,12 @@ def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99, not
     model the dotted one. Bands are +-1 std over seeds when there are several. `note`
     (what the runs were, `provenance.Runs.header`) goes under the figure."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    attacks = [a for a in ATTACK_LABELS if a.startswith("spattack") and a in set(df.attack)]
-    datasets = [d for d in NAMES if d in set(df.dataset)]
+    attacks = ordered("attack", set(df.attack) - {"none"})
+    datasets = ordered("dataset", df.dataset)
+    defenses = ordered("defense", df[df.attack != "none"].defense)
     fig, axes = plt.subplots(len(datasets), len(attacks), figsize=(3.4 * len(attacks), 2.9 * len(datasets)),
                              squeeze=False, sharey="row")
-    palette = dict(zip(DEFENSE_ORDER, sns.color_palette("colorblind", len(DEFENSE_ORDER))))
+    palette = dict(zip(defenses, sns.color_palette("colorblind", len(defenses))))
     random_level = random_ranking_metrics(n_negatives)[metric]
     for r, ds in enumerate(datasets):
         part = df[(df.dataset == ds) & (df.metric == metric)]
@@ -50,16 +50,16 @@ def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99, not
         for c, attack in enumerate(attacks):
             ax = axes[r][c]
             cells = part[part.attack == attack]
-            for defense in [d for d in DEFENSE_ORDER if d in set(cells.defense)]:
+            for defense in [d for d in defenses if d in set(cells.defense)]:
                 line = cells[cells.defense == defense].sort_values("ratio")
-                ax.plot(line.ratio, line.ours, marker="o", color=palette[defense], label=DEFENSE_LABELS[defense])
+                ax.plot(line.ratio, line.ours, marker="o", color=palette[defense], label=label(defense))
                 if (line.seeds > 1).any():
                     ax.fill_between(line.ratio, line.ours - line["std"], line.ours + line["std"],
                                     color=palette[defense], alpha=0.2)
             if len(clean):
                 ax.axhline(clean.iloc[0], color="0.3", ls="--", lw=1, label="Clean (Mean)")
             ax.axhline(random_level, color="0.6", ls=":", lw=1, label="untrained")
-            ax.set_title(f"{NAMES[ds]} · {ATTACK_LABELS[attack]}")
+            ax.set_title(f"{label(ds)} · {label(attack)}")
             ax.set_xlabel("malicious clients ρ (%)")
             ax.set_xticks(sorted(cells.ratio.unique()))
             if c == 0:
@@ -68,7 +68,7 @@ def plot_fig3(df: pd.DataFrame, metric: str = "hr10", n_negatives: int = 99, not
     for ax in fig.axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-    order = [DEFENSE_LABELS[d] for d in DEFENSE_ORDER] + ["Clean (Mean)", "untrained"]
+    order = [label(d) for d in defenses] + ["Clean (Mean)", "untrained"]
     handles = dict(sorted(handles.items(), key=lambda kv: order.index(kv[0])))
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
@@ -110,7 +110,7 @@ def plot_fig5(df: pd.DataFrame, metric: str = "hr10", note: str | None = None) -
             run = df[(df.attack == attack) & (df.start == start)]
             ax.plot(run.epoch, run[metric], color=palette[start], lw=1.2, label=f"start {start}")
         ds = df.dataset.iloc[0]
-        ax.set_title(f"{NAMES.get(ds, ds)} · {ATTACK_LABELS.get(attack, attack)}")
+        ax.set_title(f"{label(ds)} · {label(attack)}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(METRIC_LABELS[metric])
     axes[0][-1].legend(frameon=False)
@@ -135,7 +135,7 @@ def fig4_data(summary_paths: list[str | Path], metrics: list[str] = FIG4_METRICS
     clean = df[df.attack == "none"].set_index(["dataset", "defense", "metric"]).ours
     base = clean.reindex(list(zip(df.dataset, df.defense, df.metric))).to_numpy()
     df["drop_pct"] = 100 * (df.ours.to_numpy() - base) / base
-    df["setting"] = df.defense.map(lambda d: FIG4_SETTINGS.get(d, DEFENSE_LABELS.get(d, d)))
+    df["setting"] = df.defense.map(lambda d: FIG4_SETTINGS.get(d, label(d)))
     rank = {a: i for i, a in enumerate(FIG4_ATTACKS)}
     df = df.assign(_d=df.defense.map(lambda d: list(FIG4_SETTINGS).index(d) if d in FIG4_SETTINGS else 9),
                    _a=df.attack.map(lambda a: rank.get(a, 99)), _m=df.metric.map(metrics.index))
@@ -150,7 +150,7 @@ def plot_fig4(df: pd.DataFrame, note: str | None = None) -> plt.Figure:
     (Clean and the Spattack variants). Bars of diverged runs are hatched. `note`
     (`provenance.Runs.header`) goes under the figure."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    datasets = [d for d in NAMES if d in set(df.dataset)] + sorted(set(df.dataset) - set(NAMES))
+    datasets = ordered("dataset", df.dataset)
     attacks = [a for a in FIG4_ATTACKS if a in set(df.attack)] + sorted(set(df.attack) - set(FIG4_ATTACKS))
     settings = [d for d in FIG4_SETTINGS if d in set(df.defense)] + sorted(set(df.defense) - set(FIG4_SETTINGS))
     groups = [(m, d) for m in FIG4_METRICS if m in set(df.metric) for d in settings]
@@ -167,20 +167,20 @@ def plot_fig4(df: pd.DataFrame, note: str | None = None) -> plt.Figure:
                     ys.append(float(row.ours.iloc[0]))
                     hatch.append("//" if (row.status == "diverged").any() else "")
             bars = ax.bar(xs, ys, width=0.95 * width, color=FIG4_COLORS.get(attack, f"C{a_i}"),
-                          label=ATTACK_LABELS.get(attack, attack), edgecolor="white", linewidth=0.4)
+                          label=label(attack), edgecolor="white", linewidth=0.4)
             for bar, h in zip(bars, hatch):
                 bar.set_hatch(h)
         for boundary in range(len(settings), len(groups), len(settings)):
             ax.axvline(boundary - 0.5, color="0.6", lw=0.8)
         ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([f"{METRIC_LABELS[m]}\n{FIG4_SETTINGS.get(d, d)}" for m, d in groups], fontsize=8)
+        ax.set_xticklabels([f"{METRIC_LABELS[m]}\n{FIG4_SETTINGS.get(d, label(d))}" for m, d in groups], fontsize=8)
         ax.set_xlim(-0.5, len(groups) - 0.5)
         attacked = part[part.attack != "none"]
         rho = f", ρ = {attacked.ratio.iloc[0]:g}%" if len(attacked) else ""
         model = {"fedgnn": "FedGNN", "fedmf": "FedMF"}.get(part.model.iloc[0], part.model.iloc[0]) if len(part) else ""
-        ax.set_title(f"{NAMES.get(ds, ds)} · {model}{rho}")
+        ax.set_title(f"{label(ds)} · {model}{rho}")
         ax.set_ylabel("final-epoch metric")
-    handles = [Patch(color=FIG4_COLORS.get(a, f"C{i}"), label=ATTACK_LABELS.get(a, a)) for i, a in enumerate(attacks)]
+    handles = [Patch(color=FIG4_COLORS.get(a, f"C{i}"), label=label(a)) for i, a in enumerate(attacks)]
     if (df.status == "diverged").any():
         handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="//",
                              label="diverged (last finite epoch)"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import __version__
+from .registry import label
 
 NOT_RECORDED = "not recorded"
 # The paper's training and evaluation protocol (config.yaml's values): epochs, embedding
@@ -26,7 +27,6 @@ PAPER_PROTOCOL = {"epochs": 200, "dim": 32, "lr": 0.01, "l2": 0.1, "init_std": 0
 # Norm clipping's bound, part of the protocol of the cells defended by Norm only.
 PAPER_NORM_PROTOCOL = {"grad_limit": 1.0}
 PAPER_SPLIT_MODE = "paper"
-LABELS = {"ml-100k": "ML-100K", "ml-1m": "ML-1M", "steam": "Steam", "fedmf": "FedMF", "fedgnn": "FedGNN"}
 KEY_LABELS = {"dim": "dim", "lr": "lr", "l2": "L2", "init_std": "init std", "eval_negatives": "evaluation negatives",
               "grad_limit": "Norm bound", "model": "model", "defense": "defense", "ratio": "malicious %"}
 
@@ -57,7 +57,7 @@ def code_version() -> str:
 def _text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return LABELS.get(value, f"{value:g}" if isinstance(value, float) else str(value))
+    return f"{value:g}" if isinstance(value, float) else label(value)
 
 
 def _listing(values: Iterable) -> str:

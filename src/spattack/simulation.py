@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -14,18 +15,15 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .aggregators import aggregate_uploads
-from .attacks import AttackContext, make_attack
+from .aggregators import DefenseSpec, aggregate_uploads, defense_entry
+from .attacks import Attack, AttackContext, make_attack
 from .device import keep_freed_memory, make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
-from .fedgnn import FedGNN
-from .fedmf import FedMF
 from .interactions import Interactions
 from .malicious import n_malicious
+from .models import FederatedModel, ModelFactory, model_entry
 from .provenance import code_version
 from .updates import SparseUpdates
-
-MODELS = {"fedmf": FedMF, "fedgnn": FedGNN}
 
 
 @dataclass(frozen=True)
@@ -49,14 +47,6 @@ class RunConfig:
     device: str = "auto"
     threads: int | None = None
     defense_f: int | None = None  # malicious clients the defense assumes; None = the real count
-
-    def aggregator_params(self, n_mal: int) -> dict:
-        """Parameters of the defense: f = number of malicious clients, clip = grad_limit."""
-        if self.defense in ("trimmed_mean", "krum"):
-            return {"f": n_mal if self.defense_f is None else self.defense_f}
-        if self.defense == "norm":
-            return {"clip": self.grad_limit}
-        return {}
 
 
 @dataclass
@@ -92,19 +82,42 @@ def _timed(times: EpochTimes, name: str, device: torch.device):
     setattr(times, name, getattr(times, name) + time.perf_counter() - t0)
 
 
-def attack_context(data: Interactions, cfg: RunConfig, model, device: torch.device) -> AttackContext:
-    """What the attack of `cfg` knows about the run: sizes, popularity, defense, seed."""
-    n_mal = n_malicious(data.n_users, cfg.ratio) if cfg.attack != "none" else 0
+def attack_context(data: Interactions, cfg: RunConfig, model, device: torch.device,
+                   defense: DefenseSpec | None = None, attacked: bool | None = None) -> AttackContext:
+    """What the attack of `cfg` knows about the run: sizes, popularity, defense, seed.
+
+    `defense`: the defense in use (default: the one `cfg.defense` names); `attacked`:
+    whether malicious clients take part (default: `cfg.attack` is not "none")."""
+    defense = defense_entry(cfg.defense) if defense is None else defense
+    attacked = cfg.attack != "none" if attacked is None else attacked
+    n_mal = n_malicious(data.n_users, cfg.ratio) if attacked else 0
     return AttackContext(
         n_benign=data.n_users, n_malicious=n_mal, n_items=data.n_items, dim=cfg.dim,
         popularity=data.popularity, max_items_per_client=model.pairs.max_items_per_client,
         profile_size=int(np.median(data.train_counts)), defense=cfg.defense, grad_limit=cfg.grad_limit,
         lr=cfg.lr, l2=cfg.l2, init_std=cfg.init_std, seed=cfg.seed + 1000, device=device,
-        dense_dim=getattr(model, "dense_dim", 0))
+        dense_dim=getattr(model, "dense_dim", 0), clips="clip" in defense.params)
 
 
-def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunResult:
+def _built(part, method: str, *args):
+    """`part` itself if it is an object with `method`, else the factory's `part(*args)`."""
+    return part if hasattr(part, method) and not isinstance(part, type) else part(*args)
+
+
+def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
+             model: FederatedModel | ModelFactory | None = None,
+             attack: Attack | Callable[[AttackContext], Attack] | None = None,
+             defense: DefenseSpec | Callable[..., torch.Tensor] | None = None) -> RunResult:
     """Train `cfg.model` on `data` under `cfg.attack` and `cfg.defense`.
+
+    The parts are found by name in the registries (`models.MODELS`, `attacks.ATTACKS`,
+    `aggregators.DEFENSES`) unless given: `model` a `FederatedModel` or a factory called
+    like a `ModelSpec.factory`; `attack` an `Attack` or a factory taking the
+    `AttackContext` (malicious clients then take part whatever `cfg.attack` says, from
+    epoch `cfg.start` on, `cfg.ratio` percent of the benign count); `defense` a
+    `DefenseSpec` or a bare aggregator `(items, grads, n_items, counts=None) -> (n_items,
+    d)`. The names in `cfg` then only label the run. Raises ValueError for an unknown name
+    or a (defense, attack) pair the defense refuses (`attacks.refusal`).
 
     Each epoch: all benign clients take their local step at once; from epoch
     `cfg.start` on, the attack appends its malicious rows; the server aggregates every
@@ -117,13 +130,18 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
     make_deterministic(device, cfg.threads)
     keep_freed_memory()
     started = time.perf_counter()
-    if cfg.model not in MODELS:
-        raise ValueError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
-    model = MODELS[cfg.model](data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
-    ctx = attack_context(data, cfg, model, device)
+    if defense is None:
+        defense = defense_entry(cfg.defense)
+    elif not isinstance(defense, DefenseSpec):
+        defense = DefenseSpec(defense, cfg.defense)
+    if model is None:
+        model = model_entry(cfg.model).factory
+    model = _built(model, "client_step", data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
+    ctx = attack_context(data, cfg, model, device, defense, attacked=True if attack is not None else None)
     n_mal = ctx.n_malicious
-    attack = make_attack(cfg.attack, ctx)
-    agg_params = cfg.aggregator_params(n_mal)
+    attack = make_attack(cfg.attack, ctx) if attack is None else _built(attack, "uploads", ctx)
+    params = defense.bind(f=n_mal if cfg.defense_f is None else cfg.defense_f, clip=cfg.grad_limit)
+    aggregate_round = partial(aggregate_uploads, defense.aggregate, **params)
     evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed + 2000, device)
     times = EpochTimes()
     clock = partial(_timed, times, device=device)
@@ -136,10 +154,9 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
     for epoch in bar:
         with torch.no_grad():
             with clock("client"):
-                uploads = model.client_step(room=room)
-            # models with dense weights (FedGNN) also return one dense row per client, all
-            # of "item" 0; attacked and aggregated with the same attack and defense
-            uploads, dense = uploads if isinstance(uploads, tuple) else (uploads, None)
+                # models with dense weights (FedGNN) also return one dense row per client,
+                # all of "item" 0; attacked and aggregated with the same attack and defense
+                uploads, dense = model.client_step(room=room)
             if n_mal and epoch > cfg.start:
                 with clock("attack"):
                     malicious = attack.uploads(epoch, uploads, model)
@@ -148,10 +165,9 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True) -> RunRe
                     if dense is not None:
                         dense = SparseUpdates.concat(dense, attack.dense_uploads(epoch, dense, model))
             with clock("aggregate"):
-                aggregated = aggregate_uploads(cfg.defense, uploads, data.n_items, **agg_params)
-                model.server_step(aggregated)
+                model.server_step(aggregate_round(uploads, data.n_items))
                 if dense is not None:
-                    model.dense_step(aggregate_uploads(cfg.defense, dense, 1, **agg_params)[0])
+                    model.dense_step(aggregate_round(dense, 1)[0])
             times.epochs += 1
             if not (torch.isfinite(model.item_emb).all() and torch.isfinite(model.user_emb).all()
                     and (dense is None or torch.isfinite(model.dense).all())):

@@ -8,20 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from .evaluation import METRICS
+from .attacks import ATTACKS
 from .provenance import NOT_RECORDED, Runs
+from .registry import label
 from .runio import read_summary
 
-DATASET_LABELS = {"ml-100k": "ML-100K", "ml-1m": "ML-1M", "steam": "Steam"}
-ATTACK_LABELS = {
-    "none": "Clean", "labelflip": "LabelFlip", "fedattack": "FedAttack", "gaussian": "Gaussian",
-    "lie": "LIE", "cluster": "Cluster", "fang": "Fang", "spattack-l-s": "Spattack L-S",
-    "spattack-l-d": "Spattack L-D", "spattack-o-s": "Spattack O-S", "spattack-o-d": "Spattack O-D",
-    "labelflip-dense": "LabelFlip (dense rows)", "fedattack-dense": "FedAttack (dense rows)",
-    "fang-full": "Fang (exact extremes)",
-}
-# Other readings of the paper's baselines (docs/reproduction): compared with the paper's
-# number for the baseline they read.
-PAPER_ATTACK = {"labelflip-dense": "labelflip", "fedattack-dense": "fedattack", "fang-full": "fang"}
 METRIC_LABELS = {"hr5": "HR@5", "ndcg5": "nDCG@5", "hr10": "HR@10", "ndcg10": "nDCG@10"}
 # Table 3's setting in the paper, beyond the training protocol every cell shares
 TABLE3_PROTOCOL = {"model": "fedmf", "defense": "mean", "ratio": 3}
@@ -75,14 +66,14 @@ def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[s
     drop_pct is the change against our Clean run in percent (negative = worse). Datasets
     asked for but not run keep their paper values with `note` saying why; attacks the
     paper does not have get rows with an empty `paper`, except the other readings of its
-    baselines (`PAPER_ATTACK`), which are compared with the baseline they read."""
+    baselines (`AttackSpec.paper_baseline`), which are compared with the baseline they read."""
     keys = ["dataset", "attack", "metric"]
     measured = ["ours", "std", "seeds", "status", *PROVENANCE_COLUMNS]
     ours = collect_final_metrics(summary_paths) if summary_paths else pd.DataFrame(columns=keys + measured)
     ours = ours[keys + measured]
     grid = pd.DataFrame([(d, a, m) for d in datasets for m in METRICS for a in attacks], columns=keys)
     paper = paper_values("table3").rename(columns={"attack": "paper_attack"})
-    grid["paper_attack"] = grid.attack.map(lambda a: PAPER_ATTACK.get(a, a))
+    grid["paper_attack"] = grid.attack.map(lambda a: getattr(ATTACKS.get(a), "paper_baseline", None) or a)
     df = grid.merge(paper, on=["dataset", "paper_attack", "metric"], how="left").merge(ours, on=keys, how="left")
     clean = df[df.attack == "none"].set_index(["dataset", "metric"])["ours"]
     df["diff"] = df["ours"] - df["paper"]
@@ -103,11 +94,11 @@ def table3_markdown(df: pd.DataFrame, runs: Runs | None = None) -> str:
     out = [runs.header(), ""] if runs is not None else []
     for ds, part in df.groupby("dataset", sort=False):
         attacks = list(dict.fromkeys(part.attack))
-        out.append(f"**{DATASET_LABELS.get(ds, ds)}**\n")
+        out.append(f"**{label(ds)}**\n")
         missing = part.ours.isna().all()
         if missing:
             out.append(f"{part.note.iloc[0]}; the paper's values:\n")
-        out.append("| metric | " + " | ".join(ATTACK_LABELS.get(a, a) for a in attacks) + " |")
+        out.append("| metric | " + " | ".join(label(a) for a in attacks) + " |")
         out.append("|---" * (len(attacks) + 1) + "|")
         for m, rows in part.groupby("metric", sort=False):
             cells = []
@@ -136,15 +127,15 @@ def table3_latex(df: pd.DataFrame, runs: Runs | None = None) -> str:
     lines += [r"\begin{tabular}{ll" + "r" * len(attacks) + "}", r"\toprule"]
     if runs is not None and runs.departures:
         lines.append(rf"\multicolumn{{{len(attacks) + 2}}}{{l}}{{\emph{{{_latex(runs.protocol_note())}}}}} \\")
-    lines += ["Dataset & Metric & " + " & ".join(ATTACK_LABELS.get(a, a) for a in attacks) + r" \\", r"\midrule"]
+    lines += ["Dataset & Metric & " + " & ".join(label(a) for a in attacks) + r" \\", r"\midrule"]
     for ds, part in df.groupby("dataset", sort=False):
         for i, (m, rows) in enumerate(part.groupby("metric", sort=False)):
             vals = []
             for a in attacks:
                 r = rows[rows.attack == a]
                 vals.append("--" if r.empty or pd.isna(r.iloc[0].ours) else f"{r.iloc[0].ours:.4f}")
-            label = DATASET_LABELS.get(ds, ds) if i == 0 else ""
-            lines.append(f"{label} & {METRIC_LABELS[m]} & " + " & ".join(vals) + r" \\")
+            name = label(ds) if i == 0 else ""
+            lines.append(f"{name} & {METRIC_LABELS[m]} & " + " & ".join(vals) + r" \\")
         lines.append(r"\midrule")
     lines[-1] = r"\bottomrule"
     lines.append(r"\end{tabular}")

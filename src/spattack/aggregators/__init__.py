@@ -32,13 +32,14 @@ Definitions (n_j = rows of item j in the expanded batch, after dropping non-fini
   of two (which cannot overflow); copies of a row count at distance 0, each once.
 - `norm(clip=1.0)`: every row is scaled to L2 norm <= clip, then averaged.
 
-A new aggregator is a function `(items, grads, n_items, counts=None, **params) ->
-(n_items, d)` registered in `AGGREGATORS`.
+A new defense is a function `(items, grads, n_items, counts=None, **params) ->
+(n_items, d)` and one `DefenseSpec` entry in `DEFENSES` (docs/extending.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -48,26 +49,26 @@ from .distance import krum, krum_neighbours
 from .order import median, trimmed_mean
 
 
-def aggregate(name: str, items: torch.Tensor, grads: torch.Tensor, n_items: int,
+def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grads: torch.Tensor, n_items: int,
               counts: torch.Tensor | None = None, **params) -> torch.Tensor:
-    """Aggregate the uploaded rows of every item with the aggregator `name`.
+    """Aggregate the uploaded rows of every item with the registered defense `name` (or
+    with the aggregator function `name` itself).
 
     items: int64 (n_rows,), grads: float (n_rows, d), counts: int64 (n_rows,) >= 1, the
     multiplicity of every row (None: ones). Returns (n_items, d) on the device and in the
     dtype of `grads`. `params` go to the aggregator: `f` for trimmed_mean and krum,
     `clip` for norm. Raises ValueError for an unknown name or counts below one.
     """
-    if name not in AGGREGATORS:
-        raise ValueError(f"unknown aggregator '{name}'; valid names: {', '.join(sorted(AGGREGATORS))}")
+    aggregator = defense_entry(name).aggregate if isinstance(name, str) else name
     if counts is not None:
         if counts.shape != items.shape:
             raise ValueError(f"counts has shape {tuple(counts.shape)}, items {tuple(items.shape)}; give one count per row")
         if counts.numel() and int(counts.min()) < 1:
             raise ValueError("every row's count (multiplicity) must be at least 1; drop rows nobody sent")
-    return AGGREGATORS[name](items, grads, n_items, counts=counts, **params)
+    return aggregator(items, grads, n_items, counts=counts, **params)
 
 
-def aggregate_uploads(name: str, uploads: SparseUpdates, n_items: int, **params) -> torch.Tensor:
+def aggregate_uploads(name: str | Callable[..., torch.Tensor], uploads: SparseUpdates, n_items: int, **params) -> torch.Tensor:
     """`aggregate` on a round's batch (its items, gradients and multiplicities)."""
     return aggregate(name, uploads.items, uploads.grads, n_items, counts=uploads.counts, **params)
 
@@ -128,13 +129,53 @@ def clip_rows(grads: torch.Tensor, clip: float) -> torch.Tensor:
     return torch.where(over, grads * (clip / torch.where(over, norms, 1)), grads)
 
 
-AGGREGATORS: dict[str, Callable[..., torch.Tensor]] = {
-    "mean": mean,
-    "median": median,
-    "trimmed_mean": trimmed_mean,
-    "krum": krum,
-    "norm": norm,
+@dataclass(frozen=True)
+class DefenseSpec:
+    """Everything about one registered defense (server-side aggregator).
+
+    aggregate: `(items, grads, n_items, counts=None, **params) -> (n_items, d)`, per item
+        over that item's rows, with the semantics of the module docstring.
+    label: its name in tables and figures.
+    params: which of the run's quantities it takes, by keyword: `f` = the number of
+        malicious clients it assumes (RunConfig.defense_f, or the real count), `clip` =
+        the L2 bound RunConfig.grad_limit. A defense taking `clip` clips every row to it
+        before aggregating; attacks that model the server's view clip likewise.
+    fixed_f: assumes a fixed number f of malicious rows per item (paper, RQ2); it then
+        refuses the sparse (-S) attacks, whose malicious rows per item vary.
+    """
+
+    aggregate: Callable[..., torch.Tensor]
+    label: str
+    params: tuple[str, ...] = ()
+    fixed_f: bool = False
+
+    def __post_init__(self):
+        unknown = set(self.params) - {"f", "clip"}
+        if unknown:
+            raise ValueError(f"DefenseSpec params {sorted(unknown)} unknown; a defense can take 'f' and 'clip'")
+
+    def bind(self, f: int, clip: float) -> dict:
+        """The keyword parameters of `aggregate` for a run with these quantities."""
+        known = {"f": f, "clip": clip}
+        return {name: known[name] for name in self.params}
+
+
+DEFENSES: dict[str, DefenseSpec] = {
+    "mean": DefenseSpec(mean, "Mean"),
+    "median": DefenseSpec(median, "Median"),
+    "trimmed_mean": DefenseSpec(trimmed_mean, "TrimM", params=("f",), fixed_f=True),
+    "krum": DefenseSpec(krum, "Krum", params=("f",), fixed_f=True),
+    "norm": DefenseSpec(norm, "Norm", params=("clip",)),
 }
 
-__all__ = ["AGGREGATORS", "aggregate", "aggregate_uploads", "clip_rows", "krum", "krum_neighbours", "mean", "median", "norm",
-           "trimmed_mean"]
+
+def defense_entry(name: str) -> DefenseSpec:
+    """The registered `DefenseSpec` called `name`; ValueError naming the valid ones if none."""
+    try:
+        return DEFENSES[name]
+    except KeyError:
+        raise ValueError(f"unknown defense (aggregator) '{name}'; valid names: {', '.join(DEFENSES)}") from None
+
+
+__all__ = ["DEFENSES", "DefenseSpec", "aggregate", "aggregate_uploads", "clip_rows", "defense_entry", "krum",
+           "krum_neighbours", "mean", "median", "norm", "trimmed_mean"]

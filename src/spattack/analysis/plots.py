@@ -14,10 +14,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..registry import label  # noqa: E402
 from .degrees import PowerLawFit  # noqa: E402
 
 TAIL_COLOR, HEAD_COLOR, FIT_COLOR = "#d62728", "#2ca02c", "#1f1f1f"
-NAMES = {"ml-100k": "ML-100K", "ml-1m": "ML-1M", "steam": "Steam"}
 
 
 def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
@@ -85,7 +85,7 @@ def plot_degree_distribution(degrees: dict[str, np.ndarray], fits: dict[str, Pow
             ax.set_ylim(share.min() / 3, min(1.0, share.max() * 4))
             ax.set_xlabel("item degree x (interactions, train + test)")
             ax.set_ylabel("share of items with degree x")
-            ax.set_title(f"{NAMES.get(ds, ds)}: {len(deg):,} items")
+            ax.set_title(f"{label(ds)}: {len(deg):,} items")
             ax.legend(loc="lower left", fontsize=8, frameon=True)
         fig.tight_layout()
     add_note(fig, note)
@@ -120,7 +120,7 @@ def plot_prop2(table: pd.DataFrame, note: str | None = None) -> plt.Figure:
             ax.set_xlabel(r"malicious clients $\rho$ (%); red numbers: $\tilde n$")
             ax.set_ylabel("items that can be broken down (%)")
             a = t["alpha"].iloc[0]
-            ax.set_title(f"{NAMES.get(ds, ds)} (α = {a:g}, β = {t['beta'].iloc[0]:.2f})")
+            ax.set_title(f"{label(ds)} (α = {a:g}, β = {t['beta'].iloc[0]:.2f})")
             ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
     add_note(fig, note)

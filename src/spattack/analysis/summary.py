@@ -33,7 +33,7 @@ def summarise(dataset: str, split_dir: str | Path, mode: str, head_degree: int,
     degrees = inter.popularity
     stats = {f"ours ({mode} mode)": split_stats(inter.n_users, inter.n_items, inter.indices, inter.test_items)}
     if raw is not None:
-        from ..data.split import make_split
+        from ..data import make_split
 
         other = OTHER_MODE[mode]
         s = make_split(dataset, raw, other)

@@ -5,7 +5,7 @@ its malicious clients upload this round, appended to the benign batch before
 aggregation. Malicious client ids are n_benign .. n_benign + n_malicious - 1. A value
 that several attackers upload for one item is one row with their number as its
 multiplicity (`SparseUpdates`): the server's cost then follows the distinct rows.
-A new attack is one class plus one registry line.
+A new attack is one class and one `AttackSpec` entry in `ATTACKS` (docs/extending.md).
 
 Models with dense weights (FedGNN) make every client upload one dense row as well (a
 SparseUpdates whose rows all belong to item 0, width `ctx.dense_dim`); for those the
@@ -16,10 +16,12 @@ loop also calls `dense_uploads(epoch, benign_dense, model) -> SparseUpdates`, af
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from ..aggregators import DEFENSES
 from ..malicious import n_malicious  # noqa: F401  (re-exported)
 from ..updates import SparseUpdates
 
@@ -43,6 +45,16 @@ class AttackContext:
     seed: int
     device: torch.device
     dense_dim: int = 0  # width of the model's dense row (FedGNN's GNN weights); 0 = none
+    clips: bool | None = None  # the defense clips rows to grad_limit; None = as its DEFENSES entry says
+
+    @property
+    def server_clip(self) -> float | None:
+        """The L2 bound the server clips every row to before aggregating, or None."""
+        clips = self.clips
+        if clips is None:
+            entry = DEFENSES.get(self.defense)
+            clips = entry is not None and "clip" in entry.params
+        return self.grad_limit if clips else None
 
     @property
     def malicious_ids(self) -> torch.Tensor:
@@ -80,6 +92,16 @@ class AttackContext:
         return SparseUpdates(clients, torch.zeros_like(clients), values.expand(self.n_malicious, -1))
 
 
+class Attack(Protocol):
+    """What the simulator calls on an attack (see the module docstring)."""
+
+    def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        """The malicious rows of this round (clients n_benign.., item rows of width dim)."""
+
+    def dense_uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        """The malicious dense rows of this round (only called for models with dense weights)."""
+
+
 class NoAttack:
     """Clean training: no malicious client uploads anything."""
 
@@ -97,30 +119,74 @@ from .data_poisoning import FedAttack, FedAttackDense, LabelFlip, LabelFlipDense
 from .model_poisoning import LIE, Cluster, Fang, FangFull, Gaussian  # noqa: E402
 from .spattack import InfAttack, NonFinite, SpattackLD, SpattackLS, SpattackOD, SpattackOS  # noqa: E402
 
-ATTACKS: dict[str, type] = {
-    "none": NoAttack,
-    "labelflip": LabelFlip,
-    "fedattack": FedAttack,
-    "labelflip-dense": LabelFlipDense,
-    "fedattack-dense": FedAttackDense,
-    "gaussian": Gaussian,
-    "lie": LIE,
-    "cluster": Cluster,
-    "fang": Fang,
-    "fang-full": FangFull,
-    "spattack-o-d": SpattackOD,
-    "spattack-o-s": SpattackOS,
-    "spattack-l-d": SpattackLD,
-    "spattack-l-s": SpattackLS,
-    "nan": NonFinite,
-    "inf": InfAttack,
+@dataclass(frozen=True)
+class AttackSpec:
+    """Everything about one registered attack.
+
+    cls: built with an `AttackContext`; has `uploads(epoch, benign, model)` and, for models
+        with dense weights, `dense_uploads(epoch, benign_dense, model)` (module docstring).
+    label: its name in tables and figures.
+    sparse: each attacker uploads only some items, so the malicious rows per item vary;
+        defenses that assume a fixed number of them (`DefenseSpec.fixed_f`) refuse it.
+    omniscient: knows the benign uploads of the round (Fig. 3 runs it at the config's
+        `omniscient_ratios`, the others at `limited_ratios`).
+    paper_baseline: the paper's attack this one is another reading of; Table 3 compares
+        it with that attack's number.
+    short_label: its label in captions' lists (default: `label`).
+    """
+
+    cls: type
+    label: str
+    sparse: bool = False
+    omniscient: bool = False
+    paper_baseline: str | None = None
+    short_label: str = ""
+
+
+ATTACKS: dict[str, AttackSpec] = {
+    "none": AttackSpec(NoAttack, "Clean"),
+    "labelflip": AttackSpec(LabelFlip, "LabelFlip"),
+    "fedattack": AttackSpec(FedAttack, "FedAttack"),
+    "labelflip-dense": AttackSpec(LabelFlipDense, "LabelFlip (dense rows)", paper_baseline="labelflip"),
+    "fedattack-dense": AttackSpec(FedAttackDense, "FedAttack (dense rows)", paper_baseline="fedattack"),
+    "gaussian": AttackSpec(Gaussian, "Gaussian"),
+    "lie": AttackSpec(LIE, "LIE"),
+    "cluster": AttackSpec(Cluster, "Cluster"),
+    "fang": AttackSpec(Fang, "Fang"),
+    "fang-full": AttackSpec(FangFull, "Fang (exact extremes)", paper_baseline="fang"),
+    "spattack-o-d": AttackSpec(SpattackOD, "Spattack O-D", short_label="O-D", omniscient=True),
+    "spattack-o-s": AttackSpec(SpattackOS, "Spattack O-S", short_label="O-S", sparse=True, omniscient=True),
+    "spattack-l-d": AttackSpec(SpattackLD, "Spattack L-D", short_label="L-D"),
+    "spattack-l-s": AttackSpec(SpattackLS, "Spattack L-S", short_label="L-S", sparse=True),
+    "nan": AttackSpec(NonFinite, "NaN rows"),
+    "inf": AttackSpec(InfAttack, "inf rows"),
 }
 
 
-def make_attack(name: str, ctx: AttackContext):
-    """Instantiate the attack registered under `name`."""
+def attack_entry(name: str) -> AttackSpec:
+    """The registered `AttackSpec` called `name`; ValueError naming the valid ones if none."""
     try:
-        cls = ATTACKS[name]
+        return ATTACKS[name]
     except KeyError:
-        raise ValueError(f"unknown attack '{name}'; choose one of: {', '.join(sorted(ATTACKS))}") from None
-    return cls(ctx)
+        raise ValueError(f"unknown attack '{name}'; choose one of: {', '.join(ATTACKS)}") from None
+
+
+def refusal(defense: str, attack: str) -> str | None:
+    """Why the registered `defense` does not run against `attack`, or None if it does."""
+    d, a = DEFENSES[defense], attack_entry(attack)
+    if d.fixed_f and a.sparse:
+        return (f"{defense} assumes a fixed number of malicious rows per item, which the sparse attack "
+                f"{attack} does not upload; the paper does not run this pair. Use a defense without a "
+                f"fixed f (e.g. mean, median, norm) with {attack}, or a dense attack with {defense}.")
+    return None
+
+
+def make_attack(name: str, ctx: AttackContext):
+    """Instantiate the attack registered under `name` for the run described by `ctx`.
+
+    Raises ValueError for an unknown name or a pair the defense refuses (`refusal`)."""
+    entry = attack_entry(name)
+    reason = refusal(ctx.defense, name) if ctx.defense in DEFENSES else None
+    if reason:
+        raise ValueError(reason)
+    return entry.cls(ctx)

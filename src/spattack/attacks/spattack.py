@@ -24,13 +24,10 @@ import torch
 from ..aggregators import clip_rows
 from ..updates import SparseUpdates
 
-# Aggregators that assume a fixed number of malicious rows per item (paper, RQ2).
-FIXED_F_DEFENSES = ("trimmed_mean", "krum")
-
 
 def benign_item_sums(benign: SparseUpdates, ctx) -> torch.Tensor:
     """(n_items, dim) sum of the benign rows of each item, as the server would see them."""
-    grads = clip_rows(benign.grads, ctx.grad_limit) if ctx.defense == "norm" else benign.grads
+    grads = benign.grads if ctx.server_clip is None else clip_rows(benign.grads, ctx.server_clip)
     return torch.zeros(ctx.n_items, ctx.dim, dtype=grads.dtype, device=grads.device).index_add_(
         0, benign.items, grads)
 
@@ -50,11 +47,6 @@ class Spattack:
     dense: bool = True
 
     def __init__(self, ctx):
-        if not self.dense and ctx.defense in FIXED_F_DEFENSES:
-            raise ValueError(
-                f"{ctx.defense} assumes a fixed number of malicious rows per item, which the sparse "
-                f"(-S) attacks do not upload; the paper does not run this pair. Use mean, median or "
-                f"norm with -S, or a -D attack with {ctx.defense}.")
         self.ctx = ctx
         gen = ctx.generator()
         if self.dense:
@@ -85,7 +77,7 @@ class Spattack:
 
     def dense_uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
         if self.omniscient:
-            grads = clip_rows(benign.grads, self.ctx.grad_limit) if self.ctx.defense == "norm" else benign.grads
+            grads = benign.grads if self.ctx.server_clip is None else clip_rows(benign.grads, self.ctx.server_clip)
             row = -grads.sum(0) / self.ctx.n_malicious
         else:
             row = self.dense_noise

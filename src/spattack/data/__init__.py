@@ -5,12 +5,12 @@
     write_split(split, "results/data/ml-100k")
 """
 
-from .datasets import DATASETS, DatasetSpec, RawFile, get_dataset
+from .datasets import DATASETS, DatasetSpec, RawFile, find_raw_file, get_dataset, make_split
 from .download import ChecksumError, DataError, MissingRawFileError, SizeLimitError, UnsafeArchiveError, fetch
-from .split import MODES, Split, leave_one_out, make_split, read_split, write_split
+from .split import MODES, Split, leave_one_out, read_split, write_split
 
 __all__ = [
-    "DATASETS", "DatasetSpec", "RawFile", "get_dataset",
+    "DATASETS", "DatasetSpec", "RawFile", "find_raw_file", "get_dataset",
     "ChecksumError", "DataError", "MissingRawFileError", "SizeLimitError", "UnsafeArchiveError", "fetch",
     "MODES", "Split", "leave_one_out", "make_split", "read_split", "write_split",
 ]

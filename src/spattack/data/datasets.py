@@ -1,4 +1,6 @@
-"""Registry of the paper's datasets: where each comes from and how its raw files are checked.
+"""Registry of the datasets: where each comes from, how its raw files are checked, read
+and split, and its label. A new dataset is a reader and one `DatasetSpec` entry in
+`DATASETS` (docs/extending.md).
 
 Every raw file the split stage reads is listed with its sha256 (from
 shared/data/PROVENANCE.md, measured on independently sourced copies) and its size, so a
@@ -12,7 +14,16 @@ bytes equal that verified prefix (docs/reproduction/README.md, ML-1M section).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .split import Rules, Split, check_mode, leave_one_out, read_ml1m, read_ml100k, read_steam
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,11 +61,16 @@ class DatasetSpec:
 
     `archive` is the canonical download (None when there is no public direct URL, as for
     Steam on Kaggle); `kaggle` names a Kaggle dataset the `kaggle` CLI can download.
-    `ratings` is the file the split stage reads.
+    `ratings` is the file the split stage reads: `reader(path_or_file, mode)` returns one
+    row per raw interaction in file order (columns user, item, time; `split` module) and
+    `rules(mode)` gives its `split.Rules`. `label` names it in tables and figures.
     """
 
     name: str
     files: tuple[RawFile, ...]
+    label: str = ""
+    reader: Callable[..., pd.DataFrame] | None = None
+    rules: Callable[[str], Rules] | None = None
     archive: Archive | None = None
     kaggle: str | None = None
     homepage: str = ""
@@ -66,9 +82,25 @@ class DatasetSpec:
         """The interaction file (the first listed file)."""
         return self.files[0]
 
+    def read(self, path: str | Path, mode: str) -> pd.DataFrame:
+        """The interactions of the ratings file `path` (a `.gz` of it is inflated only up
+        to the genuine file's size: `download.SizeLimitError` past it)."""
+        if self.reader is None:
+            raise ValueError(f"dataset {self.name!r} has no reader; give its DatasetSpec a `reader`")
+        check_mode(mode)
+        if str(path).endswith(".gz"):
+            from .download import open_gzip_limited  # download imports this registry
+
+            with open_gzip_limited(path, self.ratings.size, self.ratings.name) as fh:
+                return self.reader(fh, mode)
+        return self.reader(path, mode)
+
 
 ML_100K = DatasetSpec(
     name="ml-100k",
+    label="ML-100K",
+    reader=read_ml100k,
+    rules=lambda mode: Rules(min_interactions=2, dedupe=mode == "correct"),
     files=(
         RawFile(
             "u.data",
@@ -88,6 +120,10 @@ ML_100K = DatasetSpec(
 
 ML_1M = DatasetSpec(
     name="ml-1m",
+    label="ML-1M",
+    reader=read_ml1m,
+    rules=lambda mode: Rules(min_interactions=2, dedupe=mode == "correct",
+                             user_index="raw-1" if mode == "paper" else "first"),
     files=(
         RawFile(
             "ratings.dat",
@@ -107,6 +143,9 @@ ML_1M = DatasetSpec(
 
 STEAM = DatasetSpec(
     name="steam",
+    label="Steam",
+    reader=read_steam,
+    rules=lambda mode: Rules(min_interactions=5, dedupe=True),
     files=(
         RawFile(
             "steam-200k.csv",
@@ -134,3 +173,31 @@ def get_dataset(name: str | DatasetSpec) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+
+
+def find_raw_file(dataset: str, raw: str | Path) -> Path:
+    """The ratings file of `dataset` given either the file itself or its folder (which
+    may hold it gzipped, `<name>.gz`). FileNotFoundError naming the paths tried."""
+    raw = Path(raw)
+    if raw.is_file():
+        return raw
+    name = get_dataset(dataset).ratings.name
+    candidates = [raw / name, raw / f"{name}.gz"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"{dataset}: none of {', '.join(map(str, candidates))} exists; "
+                            f"run the download step (spattack.data.fetch) first")
+
+
+def make_split(dataset: str, raw: str | Path, mode: str = "paper") -> Split:
+    """Read the ratings file of `dataset` (a file or the folder holding it) and split it
+    leave-one-out under the dataset's rules (`split` module docstring)."""
+    spec = get_dataset(dataset)
+    if spec.rules is None:
+        raise ValueError(f"dataset {spec.name!r} has no split rules; give its DatasetSpec `rules`")
+    path = find_raw_file(spec.name, raw)
+    split = leave_one_out(spec.read(path, mode), spec.rules(mode))
+    split.info.update(dataset=spec.name, mode=mode, source=str(path))
+    log.info("%s (%s mode) from %s: %s", spec.name, mode, path, split.info)
+    return split

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .split import Split, make_split, read_split
+from .datasets import make_split
+from .split import Split, read_split
 
 REFERENCE_FILES = ("train.txt", "test.txt", "train.part-1%.txt")
 

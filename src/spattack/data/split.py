@@ -32,18 +32,13 @@ count, as in the paper (a played game is a purchased one).
 from __future__ import annotations
 
 import csv
-import logging
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .datasets import ML_1M
-from .download import open_gzip_limited
 
-log = logging.getLogger(__name__)
 
 MODES = ("paper", "correct")
 
@@ -82,14 +77,15 @@ class Split:
 # user (raw id), item (raw key), time (sort key)
 
 
-def _check_mode(mode: str) -> None:
+def check_mode(mode: str) -> None:
+    """ValueError unless `mode` is one of MODES."""
     if mode not in MODES:
         raise ValueError(f"unknown split mode {mode!r}; use one of {MODES}")
 
 
 def read_ml100k(path: str | Path, mode: str = "paper") -> pd.DataFrame:
     """`u.data` (user, item, rating, timestamp; tab-separated). Paper mode loses line 1."""
-    _check_mode(mode)
+    check_mode(mode)
     df = pd.read_csv(path, sep="\t", header=None, names=["user", "item", "rating", "time"],
                      usecols=["user", "item", "time"], dtype="int64")
     if mode == "paper":
@@ -97,26 +93,20 @@ def read_ml100k(path: str | Path, mode: str = "paper") -> pd.DataFrame:
     return df[["user", "item", "time"]]
 
 
-def read_ml1m(path: str | Path, mode: str = "paper") -> pd.DataFrame:
-    """`ratings.dat` or `ratings.dat.gz` (UserID::MovieID::Rating::Timestamp). Both modes keep line 1.
-
-    A `.gz` is inflated only up to the genuine ratings.dat's size (SizeLimitError past it)."""
-    _check_mode(mode)
+def read_ml1m(path, mode: str = "paper") -> pd.DataFrame:
+    """`ratings.dat` (UserID::MovieID::Rating::Timestamp), a path or an open file. Both
+    modes keep line 1."""
+    check_mode(mode)
     # splitting on ':' turns '::' into an empty field between the values; the C parser is
     # much faster than the python engine that a two-character separator would need.
-    read = partial(pd.read_csv, sep=":", header=None, usecols=[0, 2, 6], names=range(7), dtype="int64")
-    if str(path).endswith(".gz"):
-        with open_gzip_limited(path, ML_1M.ratings.size, ML_1M.ratings.name) as fh:
-            df = read(fh)
-    else:
-        df = read(path)
+    df = pd.read_csv(path, sep=":", header=None, usecols=[0, 2, 6], names=range(7), dtype="int64")
     df.columns = ["user", "item", "time"]
     return df
 
 
 def read_steam(path: str | Path, mode: str = "paper") -> pd.DataFrame:
     """`steam-200k.csv` (user_id,"title",behavior,hours,0; no header). `time` = row number."""
-    _check_mode(mode)
+    check_mode(mode)
     if mode == "paper":
         with open(path, encoding="utf-8", newline="") as fh:
             lines = pd.Series(fh.read().splitlines())
@@ -128,23 +118,6 @@ def read_steam(path: str | Path, mode: str = "paper") -> pd.DataFrame:
                          keep_default_na=False, na_filter=False, quoting=csv.QUOTE_MINIMAL)
     df["time"] = np.arange(len(df), dtype=np.int64)
     return df
-
-
-READERS = {"ml-100k": read_ml100k, "ml-1m": read_ml1m, "steam": read_steam}
-RAW_FILES = {"ml-100k": "u.data", "ml-1m": "ratings.dat", "steam": "steam-200k.csv"}
-
-
-def rules_for(dataset: str, mode: str) -> Rules:
-    """The split rules of `dataset` in `mode`."""
-    _check_mode(mode)
-    if dataset == "steam":
-        return Rules(min_interactions=5, dedupe=True)
-    if dataset == "ml-1m":
-        return Rules(min_interactions=2, dedupe=mode == "correct",
-                     user_index="raw-1" if mode == "paper" else "first")
-    if dataset == "ml-100k":
-        return Rules(min_interactions=2, dedupe=mode == "correct")
-    raise KeyError(f"no split rules for dataset {dataset!r}; known: {', '.join(READERS)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,34 +169,6 @@ def leave_one_out(events: pd.DataFrame, rules: Rules) -> Split:
         "interactions": int(len(u)),
     }
     return Split(train, test, np.asarray(user_raw_ids), np.asarray(item_keys, dtype=object), info)
-
-
-def find_raw_file(dataset: str, raw: str | Path) -> Path:
-    """The interaction file of `dataset` given either the file itself or its folder.
-
-    ML-1M also accepts `ratings.dat.gz` in the folder."""
-    raw = Path(raw)
-    if raw.is_file():
-        return raw
-    candidates = [raw / RAW_FILES[dataset]]
-    if dataset == "ml-1m":
-        candidates.append(raw / "ratings.dat.gz")
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(f"{dataset}: none of {', '.join(map(str, candidates))} exists; "
-                            f"run the download step (spattack.data.fetch) first")
-
-
-def make_split(dataset: str, raw: str | Path, mode: str = "paper") -> Split:
-    """Read the raw file of `dataset` (a file or the folder holding it) and split it."""
-    if dataset not in READERS:
-        raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(READERS)}")
-    path = find_raw_file(dataset, raw)
-    split = leave_one_out(READERS[dataset](path, mode), rules_for(dataset, mode))
-    split.info.update(dataset=dataset, mode=mode, source=str(path))
-    log.info("%s (%s mode) from %s: %s", dataset, mode, path, split.info)
-    return split
 
 
 def write_split(split: Split, out_dir: str | Path) -> dict[str, Path]:
