@@ -5,8 +5,9 @@ import re
 
 import pytest
 
+from spattack.paperdata import paper_table
 from spattack.provenance import PAPER_PROTOCOL
-from spattack.tables import METRIC_LABELS, TABLE3_PROTOCOL, paper_values, runs_of, table3, table3_latex, table3_markdown
+from spattack.tables import METRIC_LABELS, TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
 
 def write_summary(path, dataset, attack, hr10, seed=0, status="ok", epochs=None, device=None, code_version=None):
@@ -98,13 +99,13 @@ def paper_text(repo_root):
 
 
 def test_table2_matches_the_paper_text(paper_text):
-    t2 = paper_values("table2").set_index("dataset")
+    t2 = paper_table("table2").set_index("dataset")
     assert "Steam\t3,753\t5,134\t114,713\t99.40 %" in paper_text and t2.loc["steam", "interactions"] == 114713
 
 
 def test_every_table3_number_and_percentage_matches_the_paper_text(paper_text):
     """All 132 values and 120 drops of Table 3, parsed from the paper's text."""
-    t3 = paper_values("table3")
+    t3 = paper_table("table3")
     datasets = {"ML100K": "ml-100k", "ML1M": "ml-1m", "Steam": "steam"}
     metrics = {label: m for m, label in METRIC_LABELS.items()}
     attacks = list(dict.fromkeys(t3.attack))  # the paper's column order

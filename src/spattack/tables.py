@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 from .evaluation import METRICS
+from .paperdata import paper_table
 from .provenance import NOT_RECORDED, Runs
 from .runio import read_summary
 
@@ -27,12 +27,6 @@ METRIC_LABELS = {"hr5": "HR@5", "ndcg5": "nDCG@5", "hr10": "HR@10", "ndcg10": "n
 TABLE3_PROTOCOL = {"model": "fedmf", "defense": "mean", "ratio": 3}
 # What each row's numbers come from, over its seeds: distinct values joined by "; "
 PROVENANCE_COLUMNS = ["epochs", "device", "code_version"]
-
-
-def paper_values(name: str) -> pd.DataFrame:
-    """A table transcribed from the paper (`table2`, `table3`), shipped with the package."""
-    with resources.files("spattack.paperdata").joinpath(f"{name}.csv").open() as f:
-        return pd.read_csv(f)
 
 
 def collect_final_metrics(summary_paths: list[str | Path]) -> pd.DataFrame:
@@ -81,7 +75,7 @@ def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[s
     ours = collect_final_metrics(summary_paths) if summary_paths else pd.DataFrame(columns=keys + measured)
     ours = ours[keys + measured]
     grid = pd.DataFrame([(d, a, m) for d in datasets for m in METRICS for a in attacks], columns=keys)
-    paper = paper_values("table3").rename(columns={"attack": "paper_attack"})
+    paper = paper_table("table3").rename(columns={"attack": "paper_attack"})
     grid["paper_attack"] = grid.attack.map(lambda a: PAPER_ATTACK.get(a, a))
     df = grid.merge(paper, on=["dataset", "paper_attack", "metric"], how="left").merge(ours, on=keys, how="left")
     clean = df[df.attack == "none"].set_index(["dataset", "metric"])["ours"]
