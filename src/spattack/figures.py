@@ -16,6 +16,7 @@ from .analysis.plots import NAMES, add_note, save_figure  # noqa: E402
 from .evaluation import random_ranking_metrics  # noqa: E402
 from .runio import read_metrics, read_summary  # noqa: E402
 from .tables import ATTACK_LABELS, METRIC_LABELS, PROVENANCE_COLUMNS, collect_final_metrics, join_distinct  # noqa: E402
+from .tables import drop_pct  # noqa: E402
 
 DEFENSE_LABELS = {"mean": "Mean", "median": "Median", "trimmed_mean": "TrimM", "krum": "Krum", "norm": "Norm"}
 DEFENSE_ORDER = list(DEFENSE_LABELS)
@@ -132,9 +133,7 @@ def fig4_data(summary_paths: list[str | Path], metrics: list[str] = FIG4_METRICS
     change against the clean run under the same defense in percent (negative = worse)."""
     df = collect_final_metrics(summary_paths)
     df = df[df.metric.isin(metrics)].copy()
-    clean = df[df.attack == "none"].set_index(["dataset", "defense", "metric"]).ours
-    base = clean.reindex(list(zip(df.dataset, df.defense, df.metric))).to_numpy()
-    df["drop_pct"] = 100 * (df.ours.to_numpy() - base) / base
+    df["drop_pct"] = drop_pct(df, ["dataset", "defense", "metric"])
     df["setting"] = df.defense.map(lambda d: FIG4_SETTINGS.get(d, DEFENSE_LABELS.get(d, d)))
     rank = {a: i for i, a in enumerate(FIG4_ATTACKS)}
     df = df.assign(_d=df.defense.map(lambda d: list(FIG4_SETTINGS).index(d) if d in FIG4_SETTINGS else 9),
