@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from spattack.runio import atomic_write_text
+
 DOCS = Path("docs/reproduction")
 METRICS = ("hr5", "ndcg5", "hr10", "ndcg10")
 
@@ -92,7 +94,7 @@ def main() -> None:
     report = "\n".join(section(title, rows, args.tolerance, exact) for title, rows, exact in sources)
     print(report)
     if args.out:
-        Path(args.out).write_text(f"# Rerun against the committed numbers\n\n{report}")
+        atomic_write_text(args.out, f"# Rerun against the committed numbers\n\n{report}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from spattack.runio import atomic_path, atomic_write_text
+
 OUTPUTS = {
     "table2": ["tables/table2.csv", "tables/table2.md"],
     "fig2c": ["figures/fig2c.pdf", "figures/fig2c.png", "tables/powerlaw.csv", "tables/powerlaw.md"],
@@ -45,9 +47,11 @@ def main() -> None:
         dest = Path(args.dest) / target
         dest.mkdir(parents=True, exist_ok=True)
         for rel in OUTPUTS[target]:
-            shutil.copy2(Path(args.results) / rel, dest / Path(rel).name)
+            with atomic_path(dest / Path(rel).name) as tmp:
+                shutil.copy2(Path(args.results) / rel, tmp)
         config = git("show", f"{commit}:config.yaml") + "\n"
-        (dest / "PROVENANCE.md").write_text(
+        atomic_write_text(
+            dest / "PROVENANCE.md",
             f"# Provenance of `{target}`\n\n"
             f"- commit: `{commit}`\n"
             f"- exported: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n"

@@ -28,6 +28,7 @@ from spattack.aggregators import DEFENSES, aggregate_uploads
 from spattack.attacks import make_attack
 from spattack.fedmf import FedMF
 from spattack.interactions import Interactions
+from spattack.runio import atomic_write_text
 from spattack.simulation import RunConfig, attack_context, simulate
 from spattack.updates import SparseUpdates
 
@@ -162,8 +163,7 @@ def main() -> None:
     report["wall_s"] = time.perf_counter() - started
     report["finished"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(report))
+    atomic_write_text(out, markdown(report))
     print(f"wrote {out} ({report['wall_s']:.0f} s)")
 
 

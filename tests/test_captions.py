@@ -11,18 +11,9 @@ from jinja2 import Environment
 from spattack.captions import fill_caption, listing, percents
 from spattack.provenance import Runs
 
-PAPER_HYPER = {"dim": 32, "lr": 0.01, "l2": 0.1, "init_std": 0.01, "eval_negatives": 99}
-
-
 @pytest.fixture(scope="module")
 def templates(repo_root):
     return {p.stem: p.read_text() for p in (repo_root / "workflow" / "report").glob("*.rst")}
-
-
-def quick_runs(n=8):
-    return Runs.from_summaries([{"dataset": "steam", "device": "cpu", "code_version": "0.1.0+g1234",
-                                 "config": {"model": "fedmf", "attack": "none", "seed": 0, "epochs": 20, **PAPER_HYPER}}
-                                for _ in range(n)])
 
 
 def test_every_caption_starts_with_what_its_numbers_come_from(templates):
@@ -54,8 +45,8 @@ class Result:
         self.caption = publish_parts(caption_rst, writer="html")["body"]
 
 
-def test_front_page_lists_each_result_with_its_runs(templates):
-    runs = quick_runs()
+def test_front_page_lists_each_result_with_its_runs(templates, fake_cells):
+    runs = Runs.from_summaries([fake_cells.summary("steam", epochs=20)] * 8)
     table3 = fill_caption(templates["table3"], runs=runs.header(), model="FedMF", defense="Mean", ratio="3")
     fig3 = fill_caption(templates["fig3"], runs="**Runs.** From 3 runs.", attacks="O-D", omniscient_ratios="1",
                         limited_ratios="5")

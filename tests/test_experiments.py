@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from spattack.attacks import model_poisoning, spattack
+from spattack.paperdata import paper_table
 from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
-from spattack.tables import paper_values
 
 
 def _load_script(repo_root, name):
@@ -117,7 +117,7 @@ def test_paper_clean_reference_recovers_the_clean_of_consistent_percentages(repo
 
 def test_paper_baseline_percentages_use_a_clean_of_their_own(repo_root):
     ref = _load_script(repo_root, "paper_clean_reference")
-    common = ref.common_reference(ref.clean_intervals(paper_values("table3")))
+    common = ref.common_reference(ref.clean_intervals(paper_table("table3")))
     by_group = common.groupby("group")[["cells", "fits_printed", "printed_inside"]].sum()
     assert by_group.loc["spattack"].tolist() == [48, 48, 12]
     assert by_group.loc["baseline"].tolist() == [72, 21, 1]

@@ -13,27 +13,16 @@ from spattack.figures import fig4_data, plot_fig4, save_figure
 ATTACKS = ["none", "spattack-l-s", "spattack-l-d", "spattack-o-s", "spattack-o-d"]
 
 
-def fake_summary(root, dataset, attack, defense, ratio, hr10, seed=0, status="ok"):
-    d = root / dataset / "fedgnn" / attack / defense / f"rho{ratio}" / "start0" / f"seed{seed}"
-    d.mkdir(parents=True)
-    final = {"epoch": 200, "hr5": hr10 / 2, "ndcg5": hr10 / 4, "hr10": hr10, "ndcg10": hr10 / 2}
-    path = d / "summary.json"
-    path.write_text(json.dumps({
-        "dataset": dataset, "status": status, "final": final,
-        "config": {"model": "fedgnn", "attack": attack, "defense": defense, "ratio": ratio, "start": 0,
-                   "seed": seed}}))
-    return path
-
-
-def test_fig4_tidy_table_and_plot(tmp_path):
+def test_fig4_tidy_table_and_plot(tmp_path, fake_cells):
     paths = []
     for ds in ("ml-100k", "steam"):
         for defense in ("mean", "median"):
             for i, attack in enumerate(ATTACKS):
                 ratio = 0 if attack == "none" else 10
                 for seed in (0, 1):
-                    paths.append(fake_summary(tmp_path, ds, attack, defense, ratio, 0.5 - 0.1 * i + 0.02 * seed, seed,
-                                              status="diverged" if (attack == "spattack-l-d" and seed) else "ok"))
+                    paths.append(fake_cells.write(tmp_path, ds, attack, defense, ratio, model="fedgnn",
+                                                  hr10=0.5 - 0.1 * i + 0.02 * seed, seed=seed,
+                                                  status="diverged" if (attack == "spattack-l-d" and seed) else "ok"))
     df = fig4_data(list(reversed(paths)))
     assert len(df) == 2 * 2 * 5 * 2
     assert {"dataset", "model", "defense", "setting", "attack", "ratio", "metric", "ours", "drop_pct",

@@ -6,54 +6,42 @@ import subprocess
 import pytest
 
 from spattack import __version__, provenance
-from spattack.provenance import PAPER_PROTOCOL, Runs, Splits, code_version
+from spattack.provenance import Runs, Splits, code_version
 
-PAPER_HYPER = {k: v for k, v in PAPER_PROTOCOL.items() if k != "epochs"}
-
-
-def summary(dataset="ml-100k", attack="none", defense="mean", ratio=0.0, seed=0, epochs=200, device="cpu",
-            code="0.1.0+gabc", **hyper):
-    """A cell's summary.json as `simulate` writes it (None leaves a field out, as older ones do)."""
-    config = {"model": "fedmf", "attack": attack, "defense": defense, "ratio": ratio, "start": 0, "seed": seed,
-              "epochs": epochs, **PAPER_HYPER, "grad_limit": 1.0, **hyper}
-    s = {"dataset": dataset, "status": "ok", "device": device, "code_version": code,
-         "config": {k: v for k, v in config.items() if v is not None}}
-    return {k: v for k, v in s.items() if v is not None}
-
-
-def test_runs_of_a_quick_grid_say_so():
-    runs = Runs.from_summaries([summary(epochs=20, seed=s, dataset=d) for s in (0, 1) for d in ("steam", "ml-100k")])
+def test_runs_of_a_quick_grid_say_so(fake_cells):
+    runs = Runs.from_summaries([fake_cells.summary(epochs=20, seed=s, dataset=d)
+                                for s in (0, 1) for d in ("steam", "ml-100k")])
     assert runs.sentence() == ("From 4 runs (their summary.json): ML-100K, Steam; FedMF; 20 epochs; seeds 0, 1; "
-                               "device cpu; code 0.1.0+gabc.")
+                               "device cpu; code 0.1.0+g1234.")
     assert runs.departures == ("20 epochs (paper: 200)",)
     assert runs.header().endswith("**Not the paper's protocol: 20 epochs (paper: 200).**")
 
 
-def test_runs_of_the_paper_protocol_name_it():
-    runs = Runs.from_summaries([summary(), summary(attack="fang", ratio=3.0, device="cuda:0")])
+def test_runs_of_the_paper_protocol_name_it(fake_cells):
+    runs = Runs.from_summaries([fake_cells.summary(), fake_cells.summary(attack="fang", ratio=3.0, device="cuda:0")])
     assert runs.follows_paper and runs.devices == ("cpu", "cuda:0")
     assert runs.protocol_note() == ("The paper's protocol: 200 epochs, dim 32, lr 0.01, L2 0.1, init std 0.01, "
                                     "evaluation negatives 99.")
     assert "**" not in runs.header().removeprefix("**Runs.**")
 
 
-def test_every_departure_and_every_unrecorded_value_is_listed():
-    cells = [summary(lr=0.02, dim=64), summary(epochs=50, seed=1, lr=0.02, dim=64),
-             summary(code=None, device=None, init_std=None)]
+def test_every_departure_and_every_unrecorded_value_is_listed(fake_cells):
+    cells = [fake_cells.summary(lr=0.02, dim=64), fake_cells.summary(epochs=50, seed=1, lr=0.02, dim=64),
+             fake_cells.summary(code_version=None, device=None, init_std=None)]
     runs = Runs.from_summaries(cells)
     assert runs.departures == ("50, 200 epochs (paper: 200)", "dim 32, 64 (paper: 32)", "lr 0.01, 0.02 (paper: 0.01)",
                                "init std not recorded")
-    assert runs.code_versions == ("0.1.0+gabc", "not recorded") and runs.devices == ("cpu", "not recorded")
-    assert "device cpu, not recorded; code 0.1.0+gabc, not recorded." in runs.sentence()
+    assert runs.code_versions == ("0.1.0+g1234", "not recorded") and runs.devices == ("cpu", "not recorded")
+    assert "device cpu, not recorded; code 0.1.0+g1234, not recorded." in runs.sentence()
 
 
-def test_a_table_s_own_setting_is_checked_on_the_cells_it_concerns():
-    clean, attacked = summary(), summary(attack="spattack-o-d", ratio=5.0)
+def test_a_table_s_own_setting_is_checked_on_the_cells_it_concerns(fake_cells):
+    clean, attacked = fake_cells.summary(), fake_cells.summary(attack="spattack-o-d", ratio=5.0)
     runs = Runs.from_summaries([clean, attacked], {"defense": "mean", "ratio": 3})
     assert runs.departures == ("malicious % 5 (paper: 3)",)  # the clean cell's ratio 0 is no departure
-    norm = summary(attack="spattack-o-d", defense="norm", ratio=3.0, grad_limit=2.0)
+    norm = fake_cells.summary(attack="spattack-o-d", defense="norm", ratio=3.0, grad_limit=2.0)
     assert Runs.from_summaries([clean, norm]).departures == ("Norm bound 2 (paper: 1)",)
-    assert Runs.from_summaries([summary(grad_limit=2.0)]).follows_paper  # Mean ignores the Norm bound
+    assert Runs.from_summaries([fake_cells.summary(grad_limit=2.0)]).follows_paper  # Mean ignores the Norm bound
 
 
 def test_summaries_written_before_provenance_was_recorded():

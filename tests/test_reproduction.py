@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from spattack.tables import paper_values
+from spattack.paperdata import paper_table
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_table3_spattack_drops_and_baselines(repo_root):
     weak = ran[ran.dataset.isin(["ml-100k", "ml-1m"]) & ran.attack.isin(["labelflip", "fedattack", "gaussian", "lie"])]
     assert (weak.drop_pct.abs() <= 5).all()
     # the paper's values in the table are the transcribed ones
-    paper = paper_values("table3").set_index(["dataset", "attack", "metric"]).paper
+    paper = paper_table("table3").set_index(["dataset", "attack", "metric"]).paper
     for r in ran.itertuples():
         assert r.paper == paper[r.dataset, r.attack, r.metric]
 
@@ -106,7 +106,7 @@ def test_table3_ml1m_within_003_except_the_reported_gaps(repo_root):
 
 
 def test_clean_ml1m_three_seeds_within_001_of_the_paper(repo_root):
-    paper = paper_values("table3").set_index(["dataset", "attack", "metric"]).paper
+    paper = paper_table("table3").set_index(["dataset", "attack", "metric"]).paper
     for metric in ("hr5", "ndcg5", "hr10", "ndcg10"):
         assert abs(clean_final(repo_root, "ml-1m", "fedmf", metric) - paper["ml-1m", "none", metric]) <= 0.01
 

@@ -1,33 +1,19 @@
 """Tables built from cell summaries, and the paper's numbers we compare against."""
 
-import json
 import re
 
 import pytest
 
-from spattack.provenance import PAPER_PROTOCOL
-from spattack.tables import METRIC_LABELS, TABLE3_PROTOCOL, paper_values, runs_of, table3, table3_latex, table3_markdown
+from spattack.paperdata import paper_table
+from spattack.tables import METRIC_LABELS, TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
 
-def write_summary(path, dataset, attack, hr10, seed=0, status="ok", epochs=None, device=None, code_version=None):
-    """A cell's summary.json; with `epochs` it records the paper's hyper-parameters and
-    that many epochs, and `device`/`code_version` when given (older summaries lack them)."""
-    final = {"epoch": epochs or 200, "hr5": hr10 / 2, "ndcg5": hr10 / 4, "hr10": hr10, "ndcg10": hr10 / 3}
-    config = {"model": "fedmf", "attack": attack, "defense": "mean", "ratio": 0.0 if attack == "none" else 3.0,
-              "start": 0, "seed": seed}
-    if epochs is not None:
-        config.update(PAPER_PROTOCOL, epochs=epochs)
-    made = {k: v for k, v in (("device", device), ("code_version", code_version)) if v is not None}
-    path.write_text(json.dumps({"dataset": dataset, "status": status, "final": final, **made, "config": config}))
-    return path
-
-
-def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
+def test_table3_tidy_with_drop_and_missing_dataset(tmp_path, fake_cells):
     paths = [
-        write_summary(tmp_path / "a.json", "ml-100k", "none", 0.40),
-        write_summary(tmp_path / "b.json", "ml-100k", "spattack-o-d", 0.10),
-        write_summary(tmp_path / "c.json", "ml-100k", "spattack-o-d", 0.12, seed=1),
-        write_summary(tmp_path / "d.json", "ml-100k", "fang", float("nan"), status="diverged"),
+        fake_cells.write(tmp_path, "ml-100k", "none", hr10=0.40),
+        fake_cells.write(tmp_path, "ml-100k", "spattack-o-d", hr10=0.10),
+        fake_cells.write(tmp_path, "ml-100k", "spattack-o-d", hr10=0.12, seed=1),
+        fake_cells.write(tmp_path, "ml-100k", "fang", hr10=float("nan"), status="diverged"),
     ]
     df = table3(paths, ["ml-100k", "ml-1m"], ["none", "fang", "spattack-o-d"])
     assert list(df.columns[:8]) == ["dataset", "attack", "metric", "ours", "paper", "diff", "drop_pct", "paper_drop_pct"]
@@ -44,10 +30,9 @@ def test_table3_tidy_with_drop_and_missing_dataset(tmp_path):
     assert "0.4000 (" in md  # one seed: no spread
 
 
-def test_table3_says_what_its_numbers_come_from_and_that_20_epochs_are_not_the_paper_s(tmp_path):
+def test_table3_says_what_its_numbers_come_from_and_that_20_epochs_are_not_the_paper_s(tmp_path, fake_cells):
     """A quick grid's Table 3 next to the paper's 200-epoch numbers says so in its header."""
-    paths = [write_summary(tmp_path / f"{ds}-{a}-{seed}.json", ds, a, 0.3, seed=seed, epochs=20, device="cpu",
-                           code_version="0.1.0+g1234")
+    paths = [fake_cells.write(tmp_path, ds, a, hr10=0.3, seed=seed, epochs=20, device="cpu", code_version="0.1.0+g1234")
              for ds in ("ml-100k", "steam") for a in ("none", "spattack-o-d") for seed in (0, 1)]
     df = table3(paths, ["ml-100k", "steam"], ["none", "spattack-o-d"])
     ran = df[df.ours.notna()]
@@ -62,23 +47,24 @@ def test_table3_says_what_its_numbers_come_from_and_that_20_epochs_are_not_the_p
     assert tex.index(r"\multicolumn") < tex.index("Dataset & Metric")
 
 
-def test_table3_at_the_paper_s_protocol_names_it_and_older_summaries_say_what_they_lack(tmp_path):
-    paths = [write_summary(tmp_path / "a.json", "ml-100k", "none", 0.4, epochs=200, device="cuda:0",
-                           code_version="0.1.0+g1234"),
-             write_summary(tmp_path / "b.json", "ml-100k", "fang", 0.3, epochs=200, device="cuda:0",
-                           code_version="0.1.0+g1234")]
+def test_table3_at_the_paper_s_protocol_names_it_and_older_summaries_say_what_they_lack(tmp_path, fake_cells):
+    paths = [fake_cells.write(tmp_path / "new", "ml-100k", "none", hr10=0.4, epochs=200, device="cuda:0",
+                              code_version="0.1.0+g1234"),
+             fake_cells.write(tmp_path / "new", "ml-100k", "fang", hr10=0.3, epochs=200, device="cuda:0",
+                              code_version="0.1.0+g1234")]
     md = table3_markdown(table3(paths, ["ml-100k"], ["none", "fang"]), runs_of(paths, TABLE3_PROTOCOL))
     assert "device cuda:0" in md and "The paper's protocol: 200 epochs" in md and "Not the paper" not in md
-    old = [write_summary(tmp_path / "c.json", "ml-100k", "none", 0.4)]
+    old = [fake_cells.write(tmp_path / "old", "ml-100k", "none", hr10=0.4, epochs=None, device=None, code_version=None,
+                            hyper=None)]
     df = table3(old, ["ml-100k"], ["none"])
     assert (df.code_version == "not recorded").all()
     assert "**Not the paper's protocol: epochs not recorded" in table3_markdown(df, runs_of(old))
 
 
-def test_table3_keeps_attacks_the_paper_does_not_have(tmp_path):
-    paths = [write_summary(tmp_path / "a.json", "steam", "none", 0.60),
-             write_summary(tmp_path / "b.json", "steam", "labelflip-dense", 0.54)]
-    paths.append(write_summary(tmp_path / "c.json", "steam", "my-attack", 0.30))
+def test_table3_keeps_attacks_the_paper_does_not_have(tmp_path, fake_cells):
+    paths = [fake_cells.write(tmp_path, "steam", "none", hr10=0.60),
+             fake_cells.write(tmp_path, "steam", "labelflip-dense", hr10=0.54)]
+    paths.append(fake_cells.write(tmp_path, "steam", "my-attack", hr10=0.30))
     df = table3(paths, ["steam"], ["none", "labelflip-dense", "my-attack"])
     extra = df[df.attack == "my-attack"]
     assert len(extra) == 4 and extra.paper.isna().all()
@@ -98,13 +84,13 @@ def paper_text(repo_root):
 
 
 def test_table2_matches_the_paper_text(paper_text):
-    t2 = paper_values("table2").set_index("dataset")
+    t2 = paper_table("table2").set_index("dataset")
     assert "Steam\t3,753\t5,134\t114,713\t99.40 %" in paper_text and t2.loc["steam", "interactions"] == 114713
 
 
 def test_every_table3_number_and_percentage_matches_the_paper_text(paper_text):
     """All 132 values and 120 drops of Table 3, parsed from the paper's text."""
-    t3 = paper_values("table3")
+    t3 = paper_table("table3")
     datasets = {"ML100K": "ml-100k", "ML1M": "ml-1m", "Steam": "steam"}
     metrics = {label: m for m, label in METRIC_LABELS.items()}
     attacks = list(dict.fromkeys(t3.attack))  # the paper's column order

@@ -27,7 +27,7 @@ How that Clean compares with our clean cells: docs/reproduction/README.md, Table
 
 import pandas as pd
 
-from spattack.tables import paper_values
+from spattack.paperdata import paper_table
 
 HALF_UNIT = 5e-5  # half the last printed decimal of a value
 
@@ -57,7 +57,7 @@ def common_reference(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    ref = common_reference(clean_intervals(paper_values("table3")))
+    ref = common_reference(clean_intervals(paper_table("table3")))
     pd.set_option("display.width", 120)
     print(ref.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     for group, part in ref.groupby("group"):

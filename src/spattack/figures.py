@@ -17,6 +17,7 @@ from .evaluation import random_ranking_metrics  # noqa: E402
 from .runio import read_metrics, read_summary  # noqa: E402
 from .registry import label, ordered  # noqa: E402
 from .tables import METRIC_LABELS, PROVENANCE_COLUMNS, collect_final_metrics, join_distinct  # noqa: E402
+from .tables import drop_pct  # noqa: E402
 
 # the paper's setting of Fig. 4 and Fig. 5, beyond the training protocol every cell shares
 FIG4_PROTOCOL = {"model": "fedgnn", "ratio": 10}
@@ -132,9 +133,7 @@ def fig4_data(summary_paths: list[str | Path], metrics: list[str] = FIG4_METRICS
     change against the clean run under the same defense in percent (negative = worse)."""
     df = collect_final_metrics(summary_paths)
     df = df[df.metric.isin(metrics)].copy()
-    clean = df[df.attack == "none"].set_index(["dataset", "defense", "metric"]).ours
-    base = clean.reindex(list(zip(df.dataset, df.defense, df.metric))).to_numpy()
-    df["drop_pct"] = 100 * (df.ours.to_numpy() - base) / base
+    df["drop_pct"] = drop_pct(df, ["dataset", "defense", "metric"])
     df["setting"] = df.defense.map(lambda d: FIG4_SETTINGS.get(d, label(d)))
     rank = {a: i for i, a in enumerate(FIG4_ATTACKS)}
     df = df.assign(_d=df.defense.map(lambda d: list(FIG4_SETTINGS).index(d) if d in FIG4_SETTINGS else 9),

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
+
+from .data.split import read_split
 
 
 @dataclass
@@ -43,13 +44,13 @@ class Interactions:
 
     @classmethod
     def load(cls, split_dir: str | Path) -> "Interactions":
-        """Read `train.tsv`, `test.tsv`, `users.tsv`, `items.tsv` written by the split stage."""
-        split_dir = Path(split_dir)
-        train = pd.read_csv(split_dir / "train.tsv", sep="\t", dtype="int64")
-        test = pd.read_csv(split_dir / "test.tsv", sep="\t", dtype="int64")
-        n_users = len(pd.read_csv(split_dir / "users.tsv", sep="\t"))
-        n_items = len(pd.read_csv(split_dir / "items.tsv", sep="\t"))
-        return cls.from_pairs(train[["user", "item"]].to_numpy(), test[["user", "item"]].to_numpy(), n_users, n_items)
+        """The split in `split_dir` as written by the split stage, read by `data.split.read_split`.
+
+        FileNotFoundError when one of its four files is missing; ValueError (`from_pairs`)
+        when a user has no test item."""
+        split = read_split(split_dir)
+        return cls.from_pairs(split.train[["user", "item"]].to_numpy(), split.test[["user", "item"]].to_numpy(),
+                              split.n_users, split.n_items)
 
     @property
     def train_counts(self) -> np.ndarray:

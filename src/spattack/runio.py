@@ -1,29 +1,70 @@
-"""Writing a cell's outputs so that an interrupted run leaves nothing that looks complete."""
+"""Writing result files so that an interrupted run leaves nothing that looks complete,
+and reading and writing a cell's outputs.
+
+Every result file of the package, its workflow scripts and its tools is written through
+`atomic_path` (or `atomic_write_text`): under a temporary name beside it, renamed to
+its real name only once it is complete.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .simulation import RunResult
+if TYPE_CHECKING:  # simulation imports torch; writing a file must not
+    from .simulation import RunResult
+
+
+def _new_temporary(path: Path) -> Path:
+    """Create an empty file beside `path` under a fresh name, `.<stem>.<random>.part<suffix>`
+    (the suffix kept, so a writer that picks the format from it, such as `savefig` or
+    `to_csv`'s compression, sees the real one), with the permissions a new file gets under
+    the umask. FileExistsError if no fresh name is found."""
+    for _ in range(tempfile.TMP_MAX):
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path to write `path`'s content to, renamed over `path` when the block ends.
+
+    The temporary file lies in `path`'s folder (created if missing), so the rename
+    (`os.replace`) is atomic: `path` is either its old self or complete, never half
+    written. It exists, empty, when the block starts; the block writes it in place
+    (`df.to_csv(tmp)`, `fig.savefig(tmp)`, `open(tmp, "wb")`). When the block raises,
+    the temporary file is removed, `path` is left as it was and the exception propagates.
+    Raises OSError when the folder or the temporary file cannot be created or the rename
+    fails (the temporary file is removed then too)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _new_temporary(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `text` to `path` through `atomic_path` (created with its folder, or replaced
+    whole); OSError as `atomic_path` raises it."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_result(result: RunResult, metrics_path: str | Path, summary_path: str | Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .evaluation import METRICS
 from .attacks import ATTACKS
+from .evaluation import METRICS
+from .paperdata import paper_table
 from .provenance import NOT_RECORDED, Runs
 from .registry import label
 from .runio import read_summary
@@ -18,12 +19,6 @@ METRIC_LABELS = {"hr5": "HR@5", "ndcg5": "nDCG@5", "hr10": "HR@10", "ndcg10": "n
 TABLE3_PROTOCOL = {"model": "fedmf", "defense": "mean", "ratio": 3}
 # What each row's numbers come from, over its seeds: distinct values joined by "; "
 PROVENANCE_COLUMNS = ["epochs", "device", "code_version"]
-
-
-def paper_values(name: str) -> pd.DataFrame:
-    """A table transcribed from the paper (`table2`, `table3`), shipped with the package."""
-    with resources.files("spattack.paperdata").joinpath(f"{name}.csv").open() as f:
-        return pd.read_csv(f)
 
 
 def collect_final_metrics(summary_paths: list[str | Path]) -> pd.DataFrame:
@@ -53,6 +48,16 @@ def join_distinct(values: pd.Series) -> str:
     return "; ".join(sorted({NOT_RECORDED if v is None or v != v else str(v) for v in values}))
 
 
+def drop_pct(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Each row's `ours` against the clean row (attack 'none') with the same `keys`, in
+    percent: 100 * (ours - clean) / clean, negative = worse; NaN where `keys` have no
+    clean row. ValueError ('duplicate labels') when two clean rows share the `keys`."""
+    clean = df[df.attack == "none"].set_index(keys)["ours"]
+    rows = list(zip(*(df[k] for k in keys))) if len(keys) > 1 else list(df[keys[0]])
+    base = clean.reindex(rows).to_numpy()
+    return 100 * (df["ours"].to_numpy() - base) / base
+
+
 def runs_of(summary_paths: list[str | Path], protocol: dict | None = None) -> Runs:
     """`provenance.Runs` of the cells whose summary.json files are given."""
     return Runs.from_summaries((read_summary(p) for p in summary_paths), protocol)
@@ -72,13 +77,11 @@ def table3(summary_paths: list[str | Path], datasets: list[str], attacks: list[s
     ours = collect_final_metrics(summary_paths) if summary_paths else pd.DataFrame(columns=keys + measured)
     ours = ours[keys + measured]
     grid = pd.DataFrame([(d, a, m) for d in datasets for m in METRICS for a in attacks], columns=keys)
-    paper = paper_values("table3").rename(columns={"attack": "paper_attack"})
+    paper = paper_table("table3").rename(columns={"attack": "paper_attack"})
     grid["paper_attack"] = grid.attack.map(lambda a: getattr(ATTACKS.get(a), "paper_baseline", None) or a)
     df = grid.merge(paper, on=["dataset", "paper_attack", "metric"], how="left").merge(ours, on=keys, how="left")
-    clean = df[df.attack == "none"].set_index(["dataset", "metric"])["ours"]
     df["diff"] = df["ours"] - df["paper"]
-    base = clean.reindex(list(zip(df.dataset, df.metric))).to_numpy()
-    df["drop_pct"] = 100 * (df["ours"].to_numpy() - base) / base
+    df["drop_pct"] = drop_pct(df, ["dataset", "metric"])
     df["note"] = df["ours"].isna().map({True: missing_reason, False: ""})
     df.loc[df.status == "diverged", "note"] = "diverged"
     df["seeds"] = df["seeds"].astype("Int64")

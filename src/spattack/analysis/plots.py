@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -15,19 +14,19 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..registry import label  # noqa: E402
+from ..runio import atomic_path  # noqa: E402
 from .degrees import PowerLawFit  # noqa: E402
 
 TAIL_COLOR, HEAD_COLOR, FIT_COLOR = "#d62728", "#2ca02c", "#1f1f1f"
 
 
 def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
-    """Save `fig` to every path (format from the suffix), atomically, then close it."""
+    """Save `fig` to every path (format from the suffix) through `runio.atomic_path`, then
+    close it. Raises what `savefig` raises (ValueError for an unknown suffix) and OSError
+    as `atomic_path` does; the file being written is then left as it was."""
     for path in paths:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.part{path.suffix}")
-        fig.savefig(tmp, dpi=200, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=200, bbox_inches="tight")
     plt.close(fig)
 
 

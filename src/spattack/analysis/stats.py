@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pandas as pd
+
+from ..paperdata import paper_table
 
 
 def paper_table2() -> dict[str, dict]:
     """Table 2 of the paper (users, items, interactions = '#Edges', sparsity in percent),
-    from the transcription shipped in `spattack/paperdata/table2.csv`."""
-    with resources.files("spattack.paperdata").joinpath("table2.csv").open() as f:
-        df = pd.read_csv(f)
-    return {row.pop("dataset"): row for row in df.to_dict("records")}
+    from `paperdata.paper_table`, keyed by dataset."""
+    return {row.pop("dataset"): row for row in paper_table("table2").to_dict("records")}
 
 
 TABLE2_COLUMNS = ["dataset", "source", "users", "items", "items_used", "interactions", "train", "test",

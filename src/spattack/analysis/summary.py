@@ -7,13 +7,13 @@ and assembles Table 2, Fig. 2(c) and Proposition 2 from those files.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..provenance import NOT_RECORDED, code_version
+from ..runio import atomic_write_text
 from .degrees import PowerLawFit, fit_power_law, head_tail, prop2_table
 from .stats import split_stats, table2
 
@@ -52,15 +52,11 @@ def summarise(dataset: str, split_dir: str | Path, mode: str, head_degree: int,
 
 
 def save_summary(summary: dict, degrees: np.ndarray, json_path: str | Path, degrees_path: str | Path) -> None:
-    """Write the summary as JSON and the degrees as `item\\tdegree` TSV."""
-    for path, text in ((json_path, json.dumps(summary, indent=2) + "\n"),
-                       (degrees_path, pd.DataFrame({"item": np.arange(len(degrees)), "degree": degrees})
-                        .to_csv(sep="\t", index=False))):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    """Write the summary as JSON and the degrees as `item\\tdegree` TSV, each through
+    `runio.atomic_write_text` (OSError as it raises it)."""
+    atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(degrees_path, pd.DataFrame({"item": np.arange(len(degrees)), "degree": degrees})
+                      .to_csv(sep="\t", index=False))
 
 
 def load_summary(json_path: str | Path, degrees_path: str | Path) -> tuple[dict, np.ndarray, PowerLawFit]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+
+from ..runio import atomic_write_text
 
 Formats = dict[str, str | Callable[[object], str]]
 
@@ -47,14 +48,6 @@ def markdown_table(df: pd.DataFrame, title: str | None = None, note: str | None 
     return "\n".join(parts) + "\n"
 
 
-def _atomic_write(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_table(df: pd.DataFrame, csv_path: str | Path | None, md_path: str | Path | None = None,
                 title: str | None = None, note: str | None = None, formats: Formats | None = None,
                 md_columns: list[str] | None = None, source: str | None = None) -> None:
@@ -62,6 +55,6 @@ def write_table(df: pd.DataFrame, csv_path: str | Path | None, md_path: str | Pa
     if given, `formats` per column, `source` under the title), each atomically; None skips
     a file."""
     if csv_path is not None:
-        _atomic_write(csv_path, df.to_csv(index=False))
+        atomic_write_text(csv_path, df.to_csv(index=False))
     if md_path is not None:
-        _atomic_write(md_path, markdown_table(df[md_columns] if md_columns else df, title, note, formats, source))
+        atomic_write_text(md_path, markdown_table(df[md_columns] if md_columns else df, title, note, formats, source))

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO, Iterable
 
+from ..runio import atomic_path, atomic_write_text
 from .datasets import Archive, DatasetSpec, RawFile, get_dataset
 
 log = logging.getLogger(__name__)
@@ -191,16 +192,10 @@ def _write_verified(chunks: Iterable[bytes], target: Path, raw: RawFile, source:
     untouched."""
     if raw.size is not None:
         limit = raw.size if limit is None else min(limit, raw.size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as sink:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as sink:
             digest = _digest_stream(_bounded(chunks, limit, raw.name, source), sink)
         _check(raw, digest, source)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("%s: %s bytes, sha256 %s, verified (from %s)", target, f"{digest.size:,}", digest.sha256, source)
     return FetchedFile(target, digest, source)
 
@@ -517,9 +512,7 @@ def _write_manifest(dest: Path, fetched: list[FetchedFile]) -> None:
     lines = ["file\tbytes\tsha256\tlines\tsource"]
     lines += [f"{f.path.name}\t{f.digest.size}\t{f.digest.sha256}\t{f.digest.lines}\t{f.source}"
               for f in fetched]
-    tmp = dest / f".{MANIFEST}.part"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, dest / MANIFEST)
+    atomic_write_text(dest / MANIFEST, "\n".join(lines) + "\n")
 
 
 def fetch(dataset: str | DatasetSpec, dest_dir: str | Path, mirror: str | Path | None = None,

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..runio import atomic_path
 
 
 MODES = ("paper", "correct")
@@ -176,14 +177,17 @@ def write_split(split: Split, out_dir: str | Path) -> dict[str, Path]:
 
     The files are tab-separated with a header; raw ids use CSV quoting where needed (a
     Steam paper-mode key such as `"Warhammer 40` is written `\"\"\"Warhammer 40\"`), so
-    `pandas.read_csv(path, sep="\\t")` reads them back unchanged."""
+    `pandas.read_csv(path, sep="\\t")` reads them back unchanged. Each file is written
+    through `runio.atomic_path` (the folder created if missing; OSError as it raises it),
+    so an interrupted split leaves no truncated file."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / f"{name}.tsv" for name in ("train", "test", "users", "items")}
-    split.train.to_csv(paths["train"], sep="\t", index=False)
-    split.test.to_csv(paths["test"], sep="\t", index=False)
-    pd.DataFrame({"user": np.arange(split.n_users), "raw_id": split.users}).to_csv(paths["users"], sep="\t", index=False)
-    pd.DataFrame({"item": np.arange(split.n_items), "raw_id": split.items}).to_csv(paths["items"], sep="\t", index=False)
+    frames = {"train": split.train, "test": split.test,
+              "users": pd.DataFrame({"user": np.arange(split.n_users), "raw_id": split.users}),
+              "items": pd.DataFrame({"item": np.arange(split.n_items), "raw_id": split.items})}
+    paths = {name: out / f"{name}.tsv" for name in frames}
+    for name, frame in frames.items():
+        with atomic_path(paths[name]) as tmp:
+            frame.to_csv(tmp, sep="\t", index=False)
     return paths
 
 
