@@ -66,11 +66,13 @@ def test_leaky_sum_changes_spattack_o_only_when_rows_leak(repo_root):
     assert leaky.twice_drawn_negatives(data, 0).numel() > 0
     cfg = RunConfig(attack="spattack-o-d", ratio=5.0, epochs=40, dim=4, eval_negatives=20, device="cpu")
     sealed = simulate(data, cfg, progress=False).summary["final"]
-    original = spattack.Spattack.uploads
     assert leaky.run(data, cfg, 0.0) == sealed
-    assert spattack.Spattack.uploads is original
     assert leaky.run(data, cfg, 1.0) != sealed
     assert leaky.run(data, cfg, 1.0) == leaky.run(data, cfg, 1.0)
+    assert simulate(data, cfg, progress=False).summary["final"] == sealed  # the library's Spattack-O is untouched
+    assert issubclass(leaky.leaky_attack(spattack.SpattackOS, data, 0, 1.0), spattack.SpattackOS)
+    with pytest.raises(ValueError, match="Spattack-O"):
+        leaky.leaky_attack(spattack.SpattackLD, data, 0, 1.0)
 
 
 def test_repeated_index_race_finds_every_twice_drawn_negative(repo_root):
