@@ -105,6 +105,22 @@ def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
     assert 0.0 < sampled.first_round_sign_agreement(data, cfg, sample=3) < 1.0
 
 
+def test_omniscient_item_init_starts_the_model_from_the_given_items(repo_root):
+    item_init = _load_script(repo_root, "omniscient_item_init")
+    data = synthetic_interactions()
+    cfg = RunConfig(attack="spattack-o-d", ratio=5.0, epochs=25, dim=4, eval_negatives=20, device="cpu")
+    plain = simulate(data, cfg, progress=False)
+    ours = item_init.run(data, cfg, None)
+    last = plain.metrics[plain.metrics.epoch > cfg.epochs - 20]
+    assert ours == {**plain.summary["final"], "hr10_last20": float(last.hr10.mean()),
+                    "max_item_change": ours["max_item_change"]}
+    assert ours["max_item_change"] < 1e-6  # -O under Mean: the items stay where they started
+    authors = item_init.authors_item_init(0, data.n_items, cfg.dim)
+    theirs = item_init.run(data, cfg, authors)
+    assert theirs["max_item_change"] < 1e-6 and theirs != ours and theirs == item_init.run(data, cfg, authors)
+    assert simulate(data, cfg, progress=False).summary["final"] == plain.summary["final"]  # FedMF is untouched
+
+
 def test_paper_clean_reference_recovers_the_clean_of_consistent_percentages(repo_root):
     ref = _load_script(repo_root, "paper_clean_reference")
     rows = [("d", "none", "hr10", 0.4000, None)]
