@@ -95,12 +95,13 @@ def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
     data = synthetic_interactions()
     cfg = RunConfig(attack="fang", ratio=5.0, epochs=20, dim=4, eval_negatives=20, device="cpu")
     plain = simulate(data, cfg, progress=False).summary["final"]
-    saved = model_poisoning.Fang.stats, model_poisoning.Fang.low, model_poisoning.Fang.high
     assert sampled.run(data, cfg, sample=10**6) == plain
-    assert (model_poisoning.Fang.stats, model_poisoning.Fang.low, model_poisoning.Fang.high) == saved
     few = sampled.run(data, cfg, sample=3)
     assert few != plain and few == sampled.run(data, cfg, sample=3)
     assert sampled.run(data, cfg, sample=10**6, scale=-1.0) != plain
+    assert simulate(data, cfg, progress=False).summary["final"] == plain  # the library's Fang is untouched
+    fang, scaled = model_poisoning.Fang, sampled.sampled_fang(3, 0, scale=1.5)
+    assert issubclass(scaled, fang) and (scaled.low, scaled.high) == (4.5, 6.0) and (fang.low, fang.high) == (3.0, 4.0)
     assert sampled.first_round_sign_agreement(data, cfg, sample=10**6) == 1.0
     assert 0.0 < sampled.first_round_sign_agreement(data, cfg, sample=3) < 1.0
 
