@@ -4,6 +4,7 @@ import dataclasses
 import importlib.util
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -120,6 +121,27 @@ def test_omniscient_item_init_starts_the_model_from_the_given_items(repo_root):
     theirs = item_init.run(data, cfg, authors)
     assert theirs["max_item_change"] < 1e-6 and theirs != ours and theirs == item_init.run(data, cfg, authors)
     assert simulate(data, cfg, progress=False).summary["final"] == plain.summary["final"]  # FedMF is untouched
+
+
+def test_fake_profile_size_builds_the_attack_with_profiles_of_that_size(repo_root):
+    sized = _load_script(repo_root, "fake_profile_size")
+    data = synthetic_interactions()
+    median = int(np.median(data.train_counts))
+    for attack in ("labelflip", "fedattack"):
+        cfg = RunConfig(attack=attack, ratio=5.0, epochs=10, dim=4, eval_negatives=20, device="cpu")
+        plain = simulate(data, cfg, progress=False).summary["final"]
+        median_sized = simulate(data, cfg, progress=False, attack=sized.sized_profiles(attack, median))
+        assert median_sized.summary["final"] == plain
+        built = []
+
+        def keep(ctx):
+            built.append((ctx, sized.sized_profiles(attack, 3)(ctx)))
+            return built[-1][1]
+
+        assert simulate(data, cfg, progress=False, attack=keep).summary["final"] != plain
+        ctx, built_attack = built[0]
+        assert ctx.profile_size == median  # the run's own context keeps the median
+        assert built_attack.profiles.shape == (ctx.n_malicious, 3)
 
 
 def test_paper_clean_reference_recovers_the_clean_of_consistent_percentages(repo_root):
