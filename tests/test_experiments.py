@@ -1,8 +1,10 @@
 """The experiment scripts' own logic (scripts/experiments), on tiny data."""
 
+import dataclasses
 import importlib.util
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -48,7 +50,7 @@ def test_authors_cpu_noise_is_torch_normal_after_manual_seed_0(noise_draw):
     assert torch.equal(noise_draw.authors_noise("cpu", 50, 4), expected)
 
 
-def test_run_uploads_the_given_noise_and_restores_the_attack(noise_draw):
+def test_run_uploads_the_given_noise_and_leaves_the_library_attack_alone(noise_draw):
     data = synthetic_interactions()
     cfg = RunConfig(attack="spattack-l-d", ratio=5.0, epochs=3, dim=4, eval_negatives=20, device="cpu")
     ours = noise_draw.run(data, cfg, None)
@@ -56,8 +58,9 @@ def test_run_uploads_the_given_noise_and_restores_the_attack(noise_draw):
     assert noise_draw.run(data, cfg, torch.zeros(data.n_items, 4)) == zero
     assert zero != ours
     assert noise_draw.run(data, cfg, None) == ours
-    restored = spattack.Spattack.__init__
-    assert restored.__name__ == "__init__" and restored.__module__ == spattack.__name__
+    assert issubclass(noise_draw.with_noise(spattack.SpattackLS, torch.zeros(data.n_items, 4)), spattack.SpattackLS)
+    clean = dataclasses.replace(cfg, attack="none")  # the Clean cells of the drops ignore the noise
+    assert noise_draw.run(data, clean, torch.zeros(data.n_items, 4)) == noise_draw.run(data, clean, None)
 
 
 def test_leaky_sum_changes_spattack_o_only_when_rows_leak(repo_root):
@@ -66,11 +69,13 @@ def test_leaky_sum_changes_spattack_o_only_when_rows_leak(repo_root):
     assert leaky.twice_drawn_negatives(data, 0).numel() > 0
     cfg = RunConfig(attack="spattack-o-d", ratio=5.0, epochs=40, dim=4, eval_negatives=20, device="cpu")
     sealed = simulate(data, cfg, progress=False).summary["final"]
-    original = spattack.Spattack.uploads
     assert leaky.run(data, cfg, 0.0) == sealed
-    assert spattack.Spattack.uploads is original
     assert leaky.run(data, cfg, 1.0) != sealed
     assert leaky.run(data, cfg, 1.0) == leaky.run(data, cfg, 1.0)
+    assert simulate(data, cfg, progress=False).summary["final"] == sealed  # the library's Spattack-O is untouched
+    assert issubclass(leaky.leaky_attack(spattack.SpattackOS, data, 0, 1.0), spattack.SpattackOS)
+    with pytest.raises(ValueError, match="Spattack-O"):
+        leaky.leaky_attack(spattack.SpattackLD, data, 0, 1.0)
 
 
 def test_repeated_index_race_finds_every_twice_drawn_negative(repo_root):
@@ -91,14 +96,52 @@ def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
     data = synthetic_interactions()
     cfg = RunConfig(attack="fang", ratio=5.0, epochs=20, dim=4, eval_negatives=20, device="cpu")
     plain = simulate(data, cfg, progress=False).summary["final"]
-    saved = model_poisoning.Fang.stats, model_poisoning.Fang.low, model_poisoning.Fang.high
     assert sampled.run(data, cfg, sample=10**6) == plain
-    assert (model_poisoning.Fang.stats, model_poisoning.Fang.low, model_poisoning.Fang.high) == saved
     few = sampled.run(data, cfg, sample=3)
     assert few != plain and few == sampled.run(data, cfg, sample=3)
     assert sampled.run(data, cfg, sample=10**6, scale=-1.0) != plain
+    assert simulate(data, cfg, progress=False).summary["final"] == plain  # the library's Fang is untouched
+    fang, scaled = model_poisoning.Fang, sampled.sampled_fang(3, 0, scale=1.5)
+    assert issubclass(scaled, fang) and (scaled.low, scaled.high) == (4.5, 6.0) and (fang.low, fang.high) == (3.0, 4.0)
     assert sampled.first_round_sign_agreement(data, cfg, sample=10**6) == 1.0
     assert 0.0 < sampled.first_round_sign_agreement(data, cfg, sample=3) < 1.0
+
+
+def test_omniscient_item_init_starts_the_model_from_the_given_items(repo_root):
+    item_init = _load_script(repo_root, "omniscient_item_init")
+    data = synthetic_interactions()
+    cfg = RunConfig(attack="spattack-o-d", ratio=5.0, epochs=25, dim=4, eval_negatives=20, device="cpu")
+    plain = simulate(data, cfg, progress=False)
+    ours = item_init.run(data, cfg, None)
+    last = plain.metrics[plain.metrics.epoch > cfg.epochs - 20]
+    assert ours == {**plain.summary["final"], "hr10_last20": float(last.hr10.mean()),
+                    "max_item_change": ours["max_item_change"]}
+    assert ours["max_item_change"] < 1e-6  # -O under Mean: the items stay where they started
+    authors = item_init.authors_item_init(0, data.n_items, cfg.dim)
+    theirs = item_init.run(data, cfg, authors)
+    assert theirs["max_item_change"] < 1e-6 and theirs != ours and theirs == item_init.run(data, cfg, authors)
+    assert simulate(data, cfg, progress=False).summary["final"] == plain.summary["final"]  # FedMF is untouched
+
+
+def test_fake_profile_size_builds_the_attack_with_profiles_of_that_size(repo_root):
+    sized = _load_script(repo_root, "fake_profile_size")
+    data = synthetic_interactions()
+    median = int(np.median(data.train_counts))
+    for attack in ("labelflip", "fedattack"):
+        cfg = RunConfig(attack=attack, ratio=5.0, epochs=10, dim=4, eval_negatives=20, device="cpu")
+        plain = simulate(data, cfg, progress=False).summary["final"]
+        median_sized = simulate(data, cfg, progress=False, attack=sized.sized_profiles(attack, median))
+        assert median_sized.summary["final"] == plain
+        built = []
+
+        def keep(ctx):
+            built.append((ctx, sized.sized_profiles(attack, 3)(ctx)))
+            return built[-1][1]
+
+        assert simulate(data, cfg, progress=False, attack=keep).summary["final"] != plain
+        ctx, built_attack = built[0]
+        assert ctx.profile_size == median  # the run's own context keeps the median
+        assert built_attack.profiles.shape == (ctx.n_malicious, 3)
 
 
 def test_paper_clean_reference_recovers_the_clean_of_consistent_percentages(repo_root):

@@ -1,7 +1,7 @@
 """Does the size of the fake profiles explain the paper's stronger LabelFlip/FedAttack on Steam?
 
 Our data-poisoning attackers hold profiles as large as a median benign client's (Steam:
-11 items). This runs one cell with profiles of another size.
+11 items; `AttackContext.profile_size`). This runs one cell with profiles of another size.
 
     python scripts/experiments/fake_profile_size.py results/data/steam --attack labelflip --size 1059
 
@@ -13,9 +13,17 @@ import argparse
 import dataclasses
 import json
 
-from spattack.attacks import data_poisoning
+from spattack.attacks import attack_entry
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
+
+
+def sized_profiles(attack: str, size: int):
+    """A factory of the registered data-poisoning `attack` whose fake profiles hold `size`
+    items (at most half the items, as `data_poisoning.fake_profiles` caps them) instead
+    of as many as a median benign client has."""
+    cls = attack_entry(attack).cls
+    return lambda ctx: cls(dataclasses.replace(ctx, profile_size=size))
 
 
 def main() -> None:
@@ -27,10 +35,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    median_sized = data_poisoning.fake_profiles
-    data_poisoning.fake_profiles = lambda ctx, rng: median_sized(dataclasses.replace(ctx, profile_size=args.size), rng)
     cfg = RunConfig(attack=args.attack, ratio=args.ratio, seed=args.seed, threads=args.threads)
-    result = simulate(Interactions.load(args.split), cfg)
+    result = simulate(Interactions.load(args.split), cfg, attack=sized_profiles(args.attack, args.size))
     print(json.dumps(result.summary["final"]))
 
 

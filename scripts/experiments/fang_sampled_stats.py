@@ -41,30 +41,31 @@ from spattack.simulation import RunConfig, attack_context, simulate
 from spattack.updates import SparseUpdates
 
 
-def sampled_stats(sample: int, seed: int):
-    """Fang.stats over `sample` benign clients drawn afresh each call (dense, zero-padded)."""
-    gen = torch.Generator().manual_seed(seed + 777)
+def sampled_fang(sample: int, seed: int, scale: float = 1.0) -> type:
+    """`Fang` whose statistics come from `sample` benign clients drawn afresh each call of
+    `stats` (dense, zero-padded) and whose u range [3, 4] is multiplied by `scale`."""
+    fang = model_poisoning.Fang
 
-    def stats(self, benign: SparseUpdates) -> model_poisoning.DenseStats:
-        n = min(sample, self.ctx.n_benign)
-        pick = torch.randperm(self.ctx.n_benign, generator=gen)[:n].to(benign.clients.device)
-        keep = torch.isin(benign.clients, pick)
-        chosen = SparseUpdates(benign.clients[keep], benign.items[keep], benign.grads[keep])
-        return model_poisoning.dense_stats(chosen, n, self.ctx.n_items)
+    class SampledFang(fang):
+        low, high = fang.low * scale, fang.high * scale
 
-    return stats
+        def __init__(self, ctx):
+            super().__init__(ctx)
+            self.sample_gen = torch.Generator().manual_seed(seed + 777)
+
+        def stats(self, benign: SparseUpdates) -> model_poisoning.DenseStats:
+            n = min(sample, self.ctx.n_benign)
+            pick = torch.randperm(self.ctx.n_benign, generator=self.sample_gen)[:n].to(benign.clients.device)
+            keep = torch.isin(benign.clients, pick)
+            chosen = SparseUpdates(benign.clients[keep], benign.items[keep], benign.grads[keep])
+            return model_poisoning.dense_stats(chosen, n, self.ctx.n_items)
+
+    return SampledFang
 
 
 def run(data: Interactions, cfg: RunConfig, sample: int, scale: float = 1.0) -> dict:
     """One `fang` cell with sampled statistics and scaled u; returns its final metrics."""
-    fang = model_poisoning.Fang
-    saved = fang.stats, fang.low, fang.high
-    fang.stats = sampled_stats(sample, cfg.seed)
-    fang.low, fang.high = saved[1] * scale, saved[2] * scale
-    try:
-        return simulate(data, cfg, progress=False).summary["final"]
-    finally:
-        fang.stats, fang.low, fang.high = saved
+    return simulate(data, cfg, progress=False, attack=sampled_fang(sample, cfg.seed, scale)).summary["final"]
 
 
 def first_round_sign_agreement(data: Interactions, cfg: RunConfig, sample: int) -> float:
@@ -72,10 +73,11 @@ def first_round_sign_agreement(data: Interactions, cfg: RunConfig, sample: int) 
     mean has the sign of the mean over all benign clients."""
     device = torch.device("cpu")
     model = MODELS[cfg.model].factory(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
-    fang = make_attack("fang", attack_context(data, cfg, model, device))
+    ctx = attack_context(data, cfg, model, device)
+    every, few = make_attack("fang", ctx), sampled_fang(sample, cfg.seed)(ctx)
     with torch.no_grad():
         benign = model.client_step()[0]
-        full, sampled = fang.stats(benign), sampled_stats(sample, cfg.seed)(fang, benign)
+        full, sampled = every.stats(benign), few.stats(benign)
     has_rows = torch.bincount(benign.items, minlength=data.n_items) > 0
     return (torch.sign(sampled.mean) == torch.sign(full.mean))[has_rows].float().mean().item()
 

@@ -23,7 +23,7 @@ import json
 import numpy as np
 import torch
 
-from spattack.attacks import spattack
+from spattack.attacks import attack_entry, spattack
 from spattack.fedmf import sample_train_negatives
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
@@ -38,31 +38,34 @@ def twice_drawn_negatives(data: Interactions, seed: int) -> torch.Tensor:
     return torch.as_tensor(keys[counts > 1])
 
 
-def leaky_uploads(data: Interactions, seed: int, fraction: float):
-    """Spattack.uploads with the twice-drawn negatives' pair gradients left out of B_j,
-    each with probability `fraction`, drawn afresh every epoch."""
+def leaky_attack(base: type, data: Interactions, seed: int, fraction: float) -> type:
+    """The Spattack-O class `base` (`SpattackOD`, `SpattackOS`) with the twice-drawn
+    negatives' pair gradients left out of B_j, each with probability `fraction`, drawn
+    afresh every epoch."""
+    if not (issubclass(base, spattack.Spattack) and base.omniscient):
+        raise ValueError(f"the leak is in the benign sum that Spattack-O cancels; {base.__name__} is not one")
     repeated = twice_drawn_negatives(data, seed)
-    gen = torch.Generator().manual_seed(seed)
 
-    def uploads(self, epoch, benign, model):
-        key = benign.clients * data.n_items + benign.items
-        hit = torch.isin(key, repeated) & (torch.rand(key.shape, generator=gen) < fraction)
-        leaked = benign.grads[hit] - self.ctx.l2 * model.item_emb[benign.items[hit]]
-        sums = spattack.benign_item_sums(benign, self.ctx).index_add_(0, benign.items[hit], leaked, alpha=-1)
-        per_item = -sums / self.attackers_per_item
-        return SparseUpdates(self.senders, self.items, per_item[self.items].to(benign.grads.dtype), self.counts)
+    class LeakySpattack(base):
+        def __init__(self, ctx):
+            super().__init__(ctx)
+            self.leak_gen = torch.Generator().manual_seed(seed)
 
-    return uploads
+        def uploads(self, epoch, benign, model):
+            key = benign.clients * data.n_items + benign.items
+            hit = torch.isin(key, repeated) & (torch.rand(key.shape, generator=self.leak_gen) < fraction)
+            leaked = benign.grads[hit] - self.ctx.l2 * model.item_emb[benign.items[hit]]
+            sums = spattack.benign_item_sums(benign, self.ctx).index_add_(0, benign.items[hit], leaked, alpha=-1)
+            per_item = -sums / self.attackers_per_item
+            return SparseUpdates(self.senders, self.items, per_item[self.items].to(benign.grads.dtype), self.counts)
+
+    return LeakySpattack
 
 
 def run(data: Interactions, cfg: RunConfig, fraction: float) -> dict:
     """One Spattack-O cell with the leak; returns its final metrics."""
-    original = spattack.Spattack.uploads
-    spattack.Spattack.uploads = leaky_uploads(data, cfg.seed, fraction)
-    try:
-        return simulate(data, cfg, progress=False).summary["final"]
-    finally:
-        spattack.Spattack.uploads = original
+    attack = leaky_attack(attack_entry(cfg.attack).cls, data, cfg.seed, fraction)
+    return simulate(data, cfg, progress=False, attack=attack).summary["final"]
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ import argparse
 import numpy as np
 import torch
 
-from spattack.attacks import spattack
+from spattack.attacks import attack_entry
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
 
@@ -77,21 +77,24 @@ def authors_noise(device: str, n_items: int, dim: int) -> torch.Tensor:
     return torch.randn(n_items, dim, generator=torch.Generator().manual_seed(0))
 
 
-def run(data: Interactions, cfg: RunConfig, noise: torch.Tensor | None) -> dict:
-    """One Spattack-L cell; with `noise`, the attackers upload its rows instead of ours.
-    Returns the final metrics and HR@10 averaged over the last 20 epochs."""
-    original_init = spattack.Spattack.__init__
+def with_noise(base: type, noise: torch.Tensor) -> type:
+    """The Spattack-L class `base` (`SpattackLS`, `SpattackLD`) whose attackers upload the
+    rows of `noise` instead of its own draw."""
 
-    def init(self, ctx):
-        original_init(self, ctx)
-        if noise is not None:
+    class GivenNoise(base):
+        def __init__(self, ctx):
+            super().__init__(ctx)
             self.noise = noise.to(ctx.device)
 
-    spattack.Spattack.__init__ = init
-    try:
-        result = simulate(data, cfg, progress=False)
-    finally:
-        spattack.Spattack.__init__ = original_init
+    return GivenNoise
+
+
+def run(data: Interactions, cfg: RunConfig, noise: torch.Tensor | None) -> dict:
+    """One Spattack-L cell; with `noise`, the attackers upload its rows instead of ours
+    (a Clean cell, `cfg.attack` "none", ignores it). Returns the final metrics and HR@10
+    averaged over the last 20 epochs."""
+    attack = None if noise is None or cfg.attack == "none" else with_noise(attack_entry(cfg.attack).cls, noise)
+    result = simulate(data, cfg, progress=False, attack=attack)
     last = result.metrics[result.metrics["epoch"] > cfg.epochs - 20]
     return {**result.summary["final"], "hr10_last20": float(last["hr10"].mean())}
 

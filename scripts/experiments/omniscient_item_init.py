@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from spattack.fedmf import FedMF
 from spattack.interactions import Interactions
+from spattack.models import model_entry
 from spattack.simulation import RunConfig, simulate
 
 
@@ -54,23 +54,18 @@ def run(data: Interactions, cfg: RunConfig, item_init: torch.Tensor | None) -> d
     Returns the final metrics, HR@10 averaged over the last 20 epochs (each epoch draws
     fresh evaluation negatives, so one epoch's HR@10 carries sampling noise) and the
     largest change of any item-embedding entry."""
-    models = []
-    original_init = FedMF.__init__
+    built = []
 
-    def init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
+    def build(*args):  # called like the registered factory: (data, dim, init_std, l2, lr, seed, device)
+        model = model_entry(cfg.model).factory(*args)
         if item_init is not None:
-            self.item_emb = item_init.to(self.item_emb.device, self.item_emb.dtype).clone()
-        self.initial_items = self.item_emb.clone()
-        models.append(self)
+            model.item_emb = item_init.to(model.item_emb.device, model.item_emb.dtype).clone()
+        built.append((model, model.item_emb.clone()))
+        return model
 
-    FedMF.__init__ = init
-    try:
-        result = simulate(data, cfg, progress=False)
-    finally:
-        FedMF.__init__ = original_init
-    model = models[0]
-    moved = (model.item_emb - model.initial_items).abs().max().item()
+    result = simulate(data, cfg, progress=False, model=build)
+    model, initial_items = built[0]
+    moved = (model.item_emb - initial_items).abs().max().item()
     last = result.metrics[result.metrics["epoch"] > cfg.epochs - 20]
     return {**result.summary["final"], "hr10_last20": float(last["hr10"].mean()), "max_item_change": moved}
 
