@@ -3,16 +3,30 @@ import os
 import sys
 
 import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-# The library of this checkout, for the workflow itself and for its jobs, even where it is
-# not pip-installed (e.g. inside a conda environment made from envs/spattack.yaml).
-_SRC = os.path.abspath(os.path.join(workflow.basedir, "src"))
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+# The workflow and its jobs use the installed spattack package (make setup: pip install -e .).
+try:
+    import spattack
+    from spattack.configtypes import given_text, typed_by_schema
+except ImportError as err:
+    raise WorkflowError(
+        f"The spattack package is not importable by the Python that runs Snakemake "
+        f"({sys.executable}): {err}. Install this checkout: `make setup` (a .venv with "
+        f"everything, then run .venv/bin/snakemake), or `pip install -e .` in "
+        f"{workflow.basedir}."
+    ) from err
 
-from spattack.configtypes import given_text, typed_by_schema  # noqa: E402
+if os.path.realpath(os.path.dirname(spattack.__file__)) != os.path.realpath(
+    os.path.join(workflow.basedir, "src", "spattack")
+):
+    logger.warning(
+        f"spattack is imported from {os.path.dirname(spattack.__file__)}, not from this "
+        f"checkout ({workflow.basedir}): the jobs run that code. `pip install -e .` here "
+        f"installs this checkout's."
+    )
 
 # The schema alone types the config: Snakemake's guesses for top-level --config values
 # are replaced by the text given, then strings become numbers only where the schema asks.
