@@ -1,9 +1,6 @@
 # Dataset analysis: statistics (Table 2), degree distribution and power law (Fig. 2(c)),
 # Proposition 2 bound vs measured share of breakable items.
 
-ANALYSIS = {"head_degree": 200, "alpha": 0.5, "ratios": [1, 3, 5, 10, 15], **config.get("analysis", {})}
-
-
 def _summaries(kind):
     return expand(f"{RESULTS}/analysis/{{dataset}}/{kind}", dataset=DATASETS)
 
@@ -21,7 +18,7 @@ rule dataset_stats:
         degrees=f"{RESULTS}/analysis/{{dataset}}/degrees.tsv",
     params:
         mode=config["split_mode"],
-        head_degree=ANALYSIS["head_degree"],
+        head_degree=config["analysis"]["head_degree"],
     log:
         f"{LOGS}/analysis/{{dataset}}.log",
     script:
@@ -60,7 +57,7 @@ rule fig2c_build:
         md=f"{RESULTS}/tables/powerlaw.md",
         caption=f"{RESULTS}/report/fig2c.rst",
     params:
-        head_degree=ANALYSIS["head_degree"],
+        head_degree=config["analysis"]["head_degree"],
     log:
         f"{LOGS}/fig2c.log",
     script:
@@ -85,8 +82,8 @@ rule prop2_build:
         png=report(f"{RESULTS}/figures/prop2.png", caption=caption("prop2"), category="Proposition 2"),
         caption=f"{RESULTS}/report/prop2.rst",
     params:
-        alpha=ANALYSIS["alpha"],
-        ratios=ANALYSIS["ratios"],
+        alpha=config["analysis"]["alpha"],
+        ratios=config["analysis"]["ratios"],
     log:
         f"{LOGS}/prop2.log",
     script:

@@ -36,7 +36,7 @@ rule split:
         "../scripts/split.py"
 
 
-if config.get("reference_splits"):
+if config["reference_splits"]:
 
     rule split_check:
         """Match rates of our splits against the authors' reference files."""
@@ -47,7 +47,7 @@ if config.get("reference_splits"):
             csv=f"{RESULTS}/tables/split_match.csv",
             md=f"{RESULTS}/tables/split_match.md",
         params:
-            reference=_abs_or_none(config.get("reference_splits")),
+            reference=_abs_or_none(config["reference_splits"]),
             datasets=DATASETS,
             mode=config["split_mode"],
         log:

@@ -15,7 +15,7 @@ rule train:
         epochs=config["epochs"],
         hyper=config["hyper"],
         device=config["device"],
-    threads: lambda wc: config.get("threads_by_dataset", {}).get(wc.dataset, config.get("threads", 2))
+    threads: lambda wc: config["threads_by_dataset"].get(wc.dataset, config["threads"])
     resources:
         mem_mb=lambda wc: 6000 if wc.dataset == "ml-1m" else 2000,
         runtime=lambda wc: 240 if wc.dataset == "ml-1m" else 60,
