@@ -1,10 +1,6 @@
 # Dataset analysis: statistics (Table 2), degree distribution and power law (Fig. 2(c)),
 # Proposition 2 bound vs measured share of breakable items.
 
-def _summaries(kind):
-    return expand(f"{RESULTS}/analysis/{{dataset}}/{kind}", dataset=DATASETS)
-
-
 rule dataset_stats:
     """Statistics of the split (and of the other split mode), item degrees, power-law fit."""
     input:
@@ -27,7 +23,7 @@ rule dataset_stats:
 
 rule table2_build:
     input:
-        stats=_summaries("stats.json"),
+        stats=analysis_files("stats.json"),
         caption_template=caption_template("table2"),
     output:
         csv=report(f"{RESULTS}/tables/table2.csv", caption=caption("table2"), category="Table 2"),
@@ -47,8 +43,8 @@ rule table2:
 
 rule fig2c_build:
     input:
-        stats=_summaries("stats.json"),
-        degrees=_summaries("degrees.tsv"),
+        stats=analysis_files("stats.json"),
+        degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("fig2c"),
     output:
         pdf=f"{RESULTS}/figures/fig2c.pdf",
@@ -72,8 +68,8 @@ rule fig2c:
 
 rule prop2_build:
     input:
-        stats=_summaries("stats.json"),
-        degrees=_summaries("degrees.tsv"),
+        stats=analysis_files("stats.json"),
+        degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("prop2"),
     output:
         csv=report(f"{RESULTS}/tables/prop2.csv", caption=caption("prop2"), category="Proposition 2"),

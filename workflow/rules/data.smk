@@ -1,11 +1,6 @@
 # Data stage: raw files (verified download or offline mirror) -> leave-one-out split.
 
 
-def _abs_or_none(path):
-    """Config paths are relative to the working directory; scripts get absolute ones."""
-    return os.path.abspath(path) if path else None
-
-
 rule download:
     """Verified raw files of one dataset (sha256-checked; see spattack.data.download).
 
@@ -47,7 +42,7 @@ if config["reference_splits"]:
             csv=f"{RESULTS}/tables/split_match.csv",
             md=f"{RESULTS}/tables/split_match.md",
         params:
-            reference=_abs_or_none(config["reference_splits"]),
+            reference=abs_or_none(config["reference_splits"]),
             datasets=DATASETS,
             mode=config["split_mode"],
         log:

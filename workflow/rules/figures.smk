@@ -1,14 +1,10 @@
 # Tables and figures of the paper, each a named target, built from the cells' summaries;
 # each build also fills in its report caption from them (workflow/report/<name>.rst).
 
-T3 = config["experiments"]["table3"]
-TABLE3_CELLS = cells(DATASETS, [T3["model"]], T3["attacks"], [T3["defense"]], [T3["ratio"]])
-
-
 rule table3_build:
     input:
-        summaries=[p.replace("metrics.csv", "summary.json") for p in TABLE3_CELLS],
-        metrics=TABLE3_CELLS,
+        summaries=summaries(table3_cells()),
+        metrics=table3_cells(),
         caption_template=caption_template("table3"),
     output:
         csv=report(f"{RESULTS}/tables/table3.csv", caption=caption("table3"), category="Table 3"),
@@ -16,7 +12,7 @@ rule table3_build:
         tex=f"{RESULTS}/tables/table3.tex",
         caption=f"{RESULTS}/report/table3.rst",
     params:
-        attacks=T3["attacks"],
+        attacks=config["experiments"]["table3"]["attacks"],
         datasets=["ml-100k", "ml-1m", "steam"],
     log:
         f"{LOGS}/table3.log",
@@ -27,23 +23,6 @@ rule table3_build:
 rule table3:
     input:
         rules.table3_build.output,
-
-
-F3 = config["experiments"]["fig3"]
-
-
-def fig3_cells():
-    """-O at the omniscient ratios, -L at the limited ones; TrimM and Krum only for -D."""
-    out = cells(DATASETS, [F3["model"]], ["none"], ["mean"], [0])
-    for attack in F3["attacks"]:
-        ratios = F3["omniscient_ratios"] if attack.startswith("spattack-o") else F3["limited_ratios"]
-        defenses = [d for d in F3["defenses"] if attack.endswith("-d") or d not in ("trimmed_mean", "krum")]
-        out += cells(DATASETS, [F3["model"]], [attack], defenses, ratios)
-    return out
-
-
-def summaries(metrics_paths):
-    return [p.replace("metrics.csv", "summary.json") for p in metrics_paths]
 
 
 rule fig3_build:
@@ -72,14 +51,10 @@ rule fig3:
         rules.fig3_build.output,
 
 
-F4 = config["experiments"]["fig4"]
-FIG4_CELLS = cells(DATASETS, [F4["model"]], F4["attacks"], F4["defenses"], [F4["ratio"]])
-
-
 rule fig4_build:
     input:
-        metrics=FIG4_CELLS,
-        summaries=summaries(FIG4_CELLS),
+        metrics=fig4_cells(),
+        summaries=summaries(fig4_cells()),
         caption_template=caption_template("fig4"),
     output:
         csv=report(f"{RESULTS}/tables/fig4.csv", caption=caption("fig4"), category="Fig. 4"),
@@ -98,17 +73,10 @@ rule fig4:
         rules.fig4_build.output,
 
 
-F5 = config["experiments"]["fig5"]
-FIG5_CELLS = (
-    cells([F5["dataset"]], [F5["model"]], ["none"], [F5["defense"]], [0])
-    + cells([F5["dataset"]], [F5["model"]], F5["attacks"], [F5["defense"]], [F5["ratio"]], F5["starts"])
-)
-
-
 rule fig5_build:
     input:
-        metrics=FIG5_CELLS,
-        summaries=summaries(FIG5_CELLS),
+        metrics=fig5_cells(),
+        summaries=summaries(fig5_cells()),
         caption_template=caption_template("fig5"),
     output:
         csv=report(f"{RESULTS}/tables/fig5.csv", caption=caption("fig5"), category="Fig. 5"),
