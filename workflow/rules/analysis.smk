@@ -17,6 +17,8 @@ rule dataset_stats:
         head_degree=config["analysis"]["head_degree"],
     log:
         f"{LOGS}/analysis/{{dataset}}.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/dataset_stats.py"
 
@@ -31,6 +33,8 @@ rule table2_build:
         caption=f"{RESULTS}/report/table2.rst",
     log:
         f"{LOGS}/table2.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/table2.py"
 
@@ -56,6 +60,8 @@ rule fig2c_build:
         head_degree=config["analysis"]["head_degree"],
     log:
         f"{LOGS}/fig2c.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/fig2c.py"
 
@@ -82,6 +88,8 @@ rule prop2_build:
         ratios=config["analysis"]["ratios"],
     log:
         f"{LOGS}/prop2.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/prop2.py"
 

@@ -10,6 +10,8 @@ rule download:
         directory(f"{RESULTS}/raw/{{dataset}}"),
     log:
         f"{LOGS}/download/{{dataset}}.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/download.py"
 
@@ -27,6 +29,8 @@ rule split:
         mode=config["split_mode"],
     log:
         f"{LOGS}/split/{{dataset}}.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/split.py"
 
@@ -47,5 +51,7 @@ if config["reference_splits"]:
             mode=config["split_mode"],
         log:
             f"{LOGS}/split_check.log",
+        conda:
+            "../../envs/spattack.yaml"
         script:
             "../scripts/split_check.py"

@@ -16,6 +16,8 @@ rule table3_build:
         datasets=["ml-100k", "ml-1m", "steam"],
     log:
         f"{LOGS}/table3.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/table3.py"
 
@@ -41,6 +43,8 @@ rule fig3_build:
         n_negatives=config["hyper"]["eval_negatives"],
     log:
         f"{LOGS}/fig3.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/fig3.py"
 
@@ -63,6 +67,8 @@ rule fig4_build:
         caption=f"{RESULTS}/report/fig4.rst",
     log:
         f"{LOGS}/fig4.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/fig4.py"
 
@@ -85,6 +91,8 @@ rule fig5_build:
         caption=f"{RESULTS}/report/fig5.rst",
     log:
         f"{LOGS}/fig5.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/fig5.py"
 

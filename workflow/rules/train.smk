@@ -20,6 +20,8 @@ rule train:
         mem_mb=lambda wc: 6000 if wc.dataset == "ml-1m" else 2000,
         runtime=lambda wc: 240 if wc.dataset == "ml-1m" else 60,
         gpu=1 if config["device"].startswith("cuda") else 0,
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/train.py"
 
