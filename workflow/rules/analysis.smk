@@ -1,6 +1,7 @@
 # Dataset analysis: statistics (Table 2), degree distribution and power law (Fig. 2(c)),
 # Proposition 2 bound vs measured share of breakable items.
 
+
 rule dataset_stats:
     """Statistics of the split (and of the other split mode), item degrees, power-law fit."""
     input:
@@ -12,13 +13,13 @@ rule dataset_stats:
     output:
         stats=f"{RESULTS}/analysis/{{dataset}}/stats.json",
         degrees=f"{RESULTS}/analysis/{{dataset}}/degrees.tsv",
-    params:
-        mode=config["split_mode"],
-        head_degree=config["analysis"]["head_degree"],
     log:
         f"{LOGS}/analysis/{{dataset}}.log",
     conda:
         "../../envs/spattack.yaml"
+    params:
+        mode=config["split_mode"],
+        head_degree=config["analysis"]["head_degree"],
     script:
         "../scripts/dataset_stats.py"
 
@@ -28,7 +29,11 @@ rule table2_build:
         stats=analysis_files("stats.json"),
         caption_template=caption_template("table2"),
     output:
-        csv=report(f"{RESULTS}/tables/table2.csv", caption=caption("table2"), category="Table 2"),
+        csv=report(
+            f"{RESULTS}/tables/table2.csv",
+            caption=caption("table2"),
+            category="Table 2",
+        ),
         md=f"{RESULTS}/tables/table2.md",
         caption=f"{RESULTS}/report/table2.rst",
     log:
@@ -52,16 +57,24 @@ rule fig2c_build:
         caption_template=caption_template("fig2c"),
     output:
         pdf=f"{RESULTS}/figures/fig2c.pdf",
-        png=report(f"{RESULTS}/figures/fig2c.png", caption=caption("fig2c"), category="Fig. 2(c)"),
-        csv=report(f"{RESULTS}/tables/powerlaw.csv", caption=caption("fig2c"), category="Fig. 2(c)"),
+        png=report(
+            f"{RESULTS}/figures/fig2c.png",
+            caption=caption("fig2c"),
+            category="Fig. 2(c)",
+        ),
+        csv=report(
+            f"{RESULTS}/tables/powerlaw.csv",
+            caption=caption("fig2c"),
+            category="Fig. 2(c)",
+        ),
         md=f"{RESULTS}/tables/powerlaw.md",
         caption=f"{RESULTS}/report/fig2c.rst",
-    params:
-        head_degree=config["analysis"]["head_degree"],
     log:
         f"{LOGS}/fig2c.log",
     conda:
         "../../envs/spattack.yaml"
+    params:
+        head_degree=config["analysis"]["head_degree"],
     script:
         "../scripts/fig2c.py"
 
@@ -78,18 +91,26 @@ rule prop2_build:
         degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("prop2"),
     output:
-        csv=report(f"{RESULTS}/tables/prop2.csv", caption=caption("prop2"), category="Proposition 2"),
+        csv=report(
+            f"{RESULTS}/tables/prop2.csv",
+            caption=caption("prop2"),
+            category="Proposition 2",
+        ),
         md=f"{RESULTS}/tables/prop2.md",
         pdf=f"{RESULTS}/figures/prop2.pdf",
-        png=report(f"{RESULTS}/figures/prop2.png", caption=caption("prop2"), category="Proposition 2"),
+        png=report(
+            f"{RESULTS}/figures/prop2.png",
+            caption=caption("prop2"),
+            category="Proposition 2",
+        ),
         caption=f"{RESULTS}/report/prop2.rst",
-    params:
-        alpha=config["analysis"]["alpha"],
-        ratios=config["analysis"]["ratios"],
     log:
         f"{LOGS}/prop2.log",
     conda:
         "../../envs/spattack.yaml"
+    params:
+        alpha=config["analysis"]["alpha"],
+        ratios=config["analysis"]["ratios"],
     script:
         "../scripts/prop2.py"
 

@@ -85,7 +85,9 @@ def cells(datasets, models, attacks, defenses, ratios, starts=(0,), seeds=None):
                     for r in ([0] if a == "none" else ratios):
                         for s in ([0] if a == "none" else starts):
                             for seed in seeds:
-                                path = f"{cell_dir(d, m, a, df, r, s, seed)}/metrics.csv"
+                                path = (
+                                    f"{cell_dir(d, m, a, df, r, s, seed)}/metrics.csv"
+                                )
                                 if path not in out:
                                     out.append(path)
     return out
@@ -117,8 +119,16 @@ def fig3_cells():
     f3 = config["experiments"]["fig3"]
     out = cells(DATASETS, [f3["model"]], ["none"], ["mean"], [0])
     for attack in f3["attacks"]:
-        ratios = f3["omniscient_ratios"] if attack.startswith("spattack-o") else f3["limited_ratios"]
-        defenses = [d for d in f3["defenses"] if attack.endswith("-d") or d not in ("trimmed_mean", "krum")]
+        ratios = (
+            f3["omniscient_ratios"]
+            if attack.startswith("spattack-o")
+            else f3["limited_ratios"]
+        )
+        defenses = [
+            d
+            for d in f3["defenses"]
+            if attack.endswith("-d") or d not in ("trimmed_mean", "krum")
+        ]
         out += cells(DATASETS, [f3["model"]], [attack], defenses, ratios)
     return out
 
@@ -131,6 +141,13 @@ def fig4_cells():
 def fig5_cells():
     """The clean run and each attack from each start epoch, on one dataset."""
     f5 = config["experiments"]["fig5"]
-    return cells([f5["dataset"]], [f5["model"]], ["none"], [f5["defense"]], [0]) + cells(
-        [f5["dataset"]], [f5["model"]], f5["attacks"], [f5["defense"]], [f5["ratio"]], f5["starts"]
+    return cells(
+        [f5["dataset"]], [f5["model"]], ["none"], [f5["defense"]], [0]
+    ) + cells(
+        [f5["dataset"]],
+        [f5["model"]],
+        f5["attacks"],
+        [f5["defense"]],
+        [f5["ratio"]],
+        f5["starts"],
     )

@@ -25,12 +25,12 @@ rule split:
         test=f"{RESULTS}/data/{{dataset}}/test.tsv",
         user_ids=f"{RESULTS}/data/{{dataset}}/users.tsv",
         item_ids=f"{RESULTS}/data/{{dataset}}/items.tsv",
-    params:
-        mode=config["split_mode"],
     log:
         f"{LOGS}/split/{{dataset}}.log",
     conda:
         "../../envs/spattack.yaml"
+    params:
+        mode=config["split_mode"],
     script:
         "../scripts/split.py"
 
@@ -40,18 +40,21 @@ if config["reference_splits"]:
     rule split_check:
         """Match rates of our splits against the authors' reference files."""
         input:
-            splits=expand(f"{RESULTS}/data/{{dataset}}/{{part}}.tsv", dataset=DATASETS,
-                          part=["train", "test", "users", "items"]),
+            splits=expand(
+                f"{RESULTS}/data/{{dataset}}/{{part}}.tsv",
+                dataset=DATASETS,
+                part=["train", "test", "users", "items"],
+            ),
         output:
             csv=f"{RESULTS}/tables/split_match.csv",
             md=f"{RESULTS}/tables/split_match.md",
-        params:
-            reference=abs_or_none(config["reference_splits"]),
-            datasets=DATASETS,
-            mode=config["split_mode"],
         log:
             f"{LOGS}/split_check.log",
         conda:
             "../../envs/spattack.yaml"
+        params:
+            reference=abs_or_none(config["reference_splits"]),
+            datasets=DATASETS,
+            mode=config["split_mode"],
         script:
             "../scripts/split_check.py"

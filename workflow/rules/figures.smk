@@ -1,23 +1,28 @@
 # Tables and figures of the paper, each a named target, built from the cells' summaries;
 # each build also fills in its report caption from them (workflow/report/<name>.rst).
 
+
 rule table3_build:
     input:
         summaries=summaries(table3_cells()),
         metrics=table3_cells(),
         caption_template=caption_template("table3"),
     output:
-        csv=report(f"{RESULTS}/tables/table3.csv", caption=caption("table3"), category="Table 3"),
+        csv=report(
+            f"{RESULTS}/tables/table3.csv",
+            caption=caption("table3"),
+            category="Table 3",
+        ),
         md=f"{RESULTS}/tables/table3.md",
         tex=f"{RESULTS}/tables/table3.tex",
         caption=f"{RESULTS}/report/table3.rst",
-    params:
-        attacks=config["experiments"]["table3"]["attacks"],
-        datasets=["ml-100k", "ml-1m", "steam"],
     log:
         f"{LOGS}/table3.log",
     conda:
         "../../envs/spattack.yaml"
+    params:
+        attacks=config["experiments"]["table3"]["attacks"],
+        datasets=["ml-100k", "ml-1m", "steam"],
     script:
         "../scripts/table3.py"
 
@@ -33,18 +38,30 @@ rule fig3_build:
         summaries=summaries(fig3_cells()),
         caption_template=caption_template("fig3"),
     output:
-        csv=report(f"{RESULTS}/tables/fig3.csv", caption=caption("fig3"), category="Fig. 3"),
+        csv=report(
+            f"{RESULTS}/tables/fig3.csv", caption=caption("fig3"), category="Fig. 3"
+        ),
         hr_pdf=f"{RESULTS}/figures/fig3_hr10.pdf",
-        hr_png=report(f"{RESULTS}/figures/fig3_hr10.png", caption=caption("fig3"), category="Fig. 3", subcategory="HR@10"),
+        hr_png=report(
+            f"{RESULTS}/figures/fig3_hr10.png",
+            caption=caption("fig3"),
+            category="Fig. 3",
+            subcategory="HR@10",
+        ),
         ndcg_pdf=f"{RESULTS}/figures/fig3_ndcg10.pdf",
-        ndcg_png=report(f"{RESULTS}/figures/fig3_ndcg10.png", caption=caption("fig3"), category="Fig. 3", subcategory="nDCG@10"),
+        ndcg_png=report(
+            f"{RESULTS}/figures/fig3_ndcg10.png",
+            caption=caption("fig3"),
+            category="Fig. 3",
+            subcategory="nDCG@10",
+        ),
         caption=f"{RESULTS}/report/fig3.rst",
-    params:
-        n_negatives=config["hyper"]["eval_negatives"],
     log:
         f"{LOGS}/fig3.log",
     conda:
         "../../envs/spattack.yaml"
+    params:
+        n_negatives=config["hyper"]["eval_negatives"],
     script:
         "../scripts/fig3.py"
 
@@ -61,9 +78,13 @@ rule fig4_build:
         summaries=summaries(fig4_cells()),
         caption_template=caption_template("fig4"),
     output:
-        csv=report(f"{RESULTS}/tables/fig4.csv", caption=caption("fig4"), category="Fig. 4"),
+        csv=report(
+            f"{RESULTS}/tables/fig4.csv", caption=caption("fig4"), category="Fig. 4"
+        ),
         pdf=f"{RESULTS}/figures/fig4.pdf",
-        png=report(f"{RESULTS}/figures/fig4.png", caption=caption("fig4"), category="Fig. 4"),
+        png=report(
+            f"{RESULTS}/figures/fig4.png", caption=caption("fig4"), category="Fig. 4"
+        ),
         caption=f"{RESULTS}/report/fig4.rst",
     log:
         f"{LOGS}/fig4.log",
@@ -85,9 +106,13 @@ rule fig5_build:
         summaries=summaries(fig5_cells()),
         caption_template=caption_template("fig5"),
     output:
-        csv=report(f"{RESULTS}/tables/fig5.csv", caption=caption("fig5"), category="Fig. 5"),
+        csv=report(
+            f"{RESULTS}/tables/fig5.csv", caption=caption("fig5"), category="Fig. 5"
+        ),
         pdf=f"{RESULTS}/figures/fig5.pdf",
-        png=report(f"{RESULTS}/figures/fig5.png", caption=caption("fig5"), category="Fig. 5"),
+        png=report(
+            f"{RESULTS}/figures/fig5.png", caption=caption("fig5"), category="Fig. 5"
+        ),
         caption=f"{RESULTS}/report/fig5.rst",
     log:
         f"{LOGS}/fig5.log",
