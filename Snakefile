@@ -1,6 +1,7 @@
 # The paper as a DAG: data -> analysis -> one training rule per cell -> tables and figures.
 # Every table and figure is a named target: snakemake --cores 8 table2 fig2c prop2 ...
 
+
 configfile: "config.yaml"
 
 

@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.workflow
 
-COPIED = ["Makefile", "Snakefile", "config.yaml", "pyproject.toml", "config", "workflow", "profiles", "src",
+COPIED = ["Makefile", "Snakefile", "config.yaml", "pyproject.toml", "config", "workflow", "profiles", "envs", "src",
           "tests", "scripts", "benchmarks"]
 # every target of the paper on ML-100K, one epoch, one cell per figure panel
 TINY = ("datasets=[ml-100k] epochs=1 'experiments={table3: {attacks: [none]}, "
@@ -202,6 +202,9 @@ README_COMMANDS = [
     ("--rerun-triggers mtime", "snakemake --cores 8 fig3 --rerun-triggers mtime --forcerun fig3_build"),
     ("--forcerun fig3_build", "snakemake --cores 8 fig3 --rerun-triggers mtime --forcerun fig3_build"),
     ("snakemake --profile profiles/slurm", "snakemake --profile profiles/slurm"),
+    ("snakemake --cores all --software-deployment-method conda",
+     "snakemake --cores all --software-deployment-method conda"),
+    ("--rerun-triggers mtime params input code", "snakemake --cores 8 fig3 --rerun-triggers mtime params input code"),
 ]
 
 
@@ -211,6 +214,8 @@ def test_readme_snakemake_commands_as_dry_runs(checkout, readme, documented, com
     if "profiles/slurm" in command:
         pytest.importorskip("snakemake_executor_plugin_slurm", reason="the SLURM profile needs the plugin "
                                                                        "(pip install -e '.[slurm]'; make test-slurm)")
+    if "conda" in shlex.split(command) and shutil.which("conda") is None:
+        pytest.skip("conda is not installed")
     repo, _ = checkout
     words = shlex.split(command)
     rc, out = run(repo, sys.executable, "-m", *words, "-n")

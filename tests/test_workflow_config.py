@@ -1,11 +1,15 @@
 """The workflow types its config by the schema alone (dry runs through the real Snakefile):
 number-like text in a string field stays text, from --config and from a config file alike,
-and text in a number field becomes that number."""
+and text in a number field becomes that number. The schema also holds the defaults of the
+optional keys."""
 
+import copy
 import subprocess
 import sys
 
 import pytest
+import yaml
+from snakemake.utils import validate
 
 pytestmark = pytest.mark.workflow
 
@@ -53,3 +57,41 @@ def test_config_file_values_are_typed_by_the_schema(repo_root, tmp_path):
 def test_text_that_is_no_number_where_one_is_needed_is_named(repo_root, tmp_path):
     rc, out = dry_run(repo_root, tmp_path, "table3", "--config", "hyper={eval_negatives: 0x10}")
     assert rc != 0 and "0x10" in out
+
+
+# the optional keys and their defaults, as the workflow used them before the schema held them
+DEFAULTS = {"mirror": None, "reference_splits": None, "steam_url": None, "threads": 2, "threads_by_dataset": {},
+            "analysis": {"head_degree": 200, "alpha": 0.5, "ratios": [1, 3, 5, 10, 15]}}
+
+
+@pytest.fixture()
+def paper_config(repo_root):
+    return yaml.safe_load((repo_root / "config.yaml").read_text())
+
+
+def test_the_schema_fills_in_every_optional_key(repo_root, paper_config):
+    config = {k: v for k, v in paper_config.items() if k not in DEFAULTS}
+    validate(config, str(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
+    assert {k: config[k] for k in DEFAULTS} == DEFAULTS
+    # config.yaml spells out the same values, except two datasets' thread counts
+    assert {k: paper_config[k] for k in DEFAULTS} == {**DEFAULTS, "threads_by_dataset": {"ml-100k": 1, "steam": 1}}
+
+
+def test_a_partly_given_analysis_keeps_the_other_defaults(repo_root, paper_config):
+    config = {**copy.deepcopy(paper_config), "analysis": {"alpha": 0.4}}
+    validate(config, str(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
+    assert config["analysis"] == {**DEFAULTS["analysis"], "alpha": 0.4}
+
+
+def test_a_config_without_the_optional_keys_runs_on_the_defaults(repo_root, tmp_path, paper_config):
+    """No threads, threads_by_dataset, analysis, mirror ...: every cell gets 2 threads."""
+    config = tmp_path / "bare.yaml"
+    config.write_text(yaml.safe_dump({k: v for k, v in paper_config.items() if k not in DEFAULTS}))
+    cmd = [sys.executable, "-m", "snakemake", "-n", "clean_runs", "prop2", "-s", str(repo_root / "Snakefile"),
+           "--directory", str(tmp_path / "work"), "--cores", "2", "--configfile", str(config),
+           "--config", "datasets=[ml-100k]"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    train = out[out.index("rule train:"):]
+    assert "threads: 2" in train[:train.index("\n\n")]

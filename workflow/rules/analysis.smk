@@ -1,12 +1,6 @@
 # Dataset analysis: statistics (Table 2), degree distribution and power law (Fig. 2(c)),
 # Proposition 2 bound vs measured share of breakable items.
 
-ANALYSIS = {"head_degree": 200, "alpha": 0.5, "ratios": [1, 3, 5, 10, 15], **config.get("analysis", {})}
-
-
-def _summaries(kind):
-    return expand(f"{RESULTS}/analysis/{{dataset}}/{kind}", dataset=DATASETS)
-
 
 rule dataset_stats:
     """Statistics of the split (and of the other split mode), item degrees, power-law fit."""
@@ -19,25 +13,33 @@ rule dataset_stats:
     output:
         stats=f"{RESULTS}/analysis/{{dataset}}/stats.json",
         degrees=f"{RESULTS}/analysis/{{dataset}}/degrees.tsv",
-    params:
-        mode=config["split_mode"],
-        head_degree=ANALYSIS["head_degree"],
     log:
         f"{LOGS}/analysis/{{dataset}}.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        mode=config["split_mode"],
+        head_degree=config["analysis"]["head_degree"],
     script:
         "../scripts/dataset_stats.py"
 
 
 rule table2_build:
     input:
-        stats=_summaries("stats.json"),
+        stats=analysis_files("stats.json"),
         caption_template=caption_template("table2"),
     output:
-        csv=report(f"{RESULTS}/tables/table2.csv", caption=caption("table2"), category="Table 2"),
+        csv=report(
+            f"{RESULTS}/tables/table2.csv",
+            caption=caption("table2"),
+            category="Table 2",
+        ),
         md=f"{RESULTS}/tables/table2.md",
         caption=f"{RESULTS}/report/table2.rst",
     log:
         f"{LOGS}/table2.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/table2.py"
 
@@ -50,19 +52,29 @@ rule table2:
 
 rule fig2c_build:
     input:
-        stats=_summaries("stats.json"),
-        degrees=_summaries("degrees.tsv"),
+        stats=analysis_files("stats.json"),
+        degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("fig2c"),
     output:
         pdf=f"{RESULTS}/figures/fig2c.pdf",
-        png=report(f"{RESULTS}/figures/fig2c.png", caption=caption("fig2c"), category="Fig. 2(c)"),
-        csv=report(f"{RESULTS}/tables/powerlaw.csv", caption=caption("fig2c"), category="Fig. 2(c)"),
+        png=report(
+            f"{RESULTS}/figures/fig2c.png",
+            caption=caption("fig2c"),
+            category="Fig. 2(c)",
+        ),
+        csv=report(
+            f"{RESULTS}/tables/powerlaw.csv",
+            caption=caption("fig2c"),
+            category="Fig. 2(c)",
+        ),
         md=f"{RESULTS}/tables/powerlaw.md",
         caption=f"{RESULTS}/report/fig2c.rst",
-    params:
-        head_degree=ANALYSIS["head_degree"],
     log:
         f"{LOGS}/fig2c.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        head_degree=config["analysis"]["head_degree"],
     script:
         "../scripts/fig2c.py"
 
@@ -75,20 +87,30 @@ rule fig2c:
 
 rule prop2_build:
     input:
-        stats=_summaries("stats.json"),
-        degrees=_summaries("degrees.tsv"),
+        stats=analysis_files("stats.json"),
+        degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("prop2"),
     output:
-        csv=report(f"{RESULTS}/tables/prop2.csv", caption=caption("prop2"), category="Proposition 2"),
+        csv=report(
+            f"{RESULTS}/tables/prop2.csv",
+            caption=caption("prop2"),
+            category="Proposition 2",
+        ),
         md=f"{RESULTS}/tables/prop2.md",
         pdf=f"{RESULTS}/figures/prop2.pdf",
-        png=report(f"{RESULTS}/figures/prop2.png", caption=caption("prop2"), category="Proposition 2"),
+        png=report(
+            f"{RESULTS}/figures/prop2.png",
+            caption=caption("prop2"),
+            category="Proposition 2",
+        ),
         caption=f"{RESULTS}/report/prop2.rst",
-    params:
-        alpha=ANALYSIS["alpha"],
-        ratios=ANALYSIS["ratios"],
     log:
         f"{LOGS}/prop2.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        alpha=config["analysis"]["alpha"],
+        ratios=config["analysis"]["ratios"],
     script:
         "../scripts/prop2.py"
 

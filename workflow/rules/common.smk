@@ -1,18 +1,33 @@
-# Config validation, wildcard constraints and the cell lists of every target.
+# Config validation (defaults from the schema), wildcard constraints, and the helper and
+# input functions of all rules: paths, the cell lists of every target.
 import os
 import sys
 
 import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-# The library of this checkout, for the workflow itself and for its jobs, even where it is
-# not pip-installed (e.g. inside a conda environment made from envs/spattack.yaml).
-_SRC = os.path.abspath(os.path.join(workflow.basedir, "src"))
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+# The workflow and its jobs use the installed spattack package (make setup: pip install -e .).
+try:
+    import spattack
+    from spattack.configtypes import given_text, typed_by_schema
+except ImportError as err:
+    raise WorkflowError(
+        f"The spattack package is not importable by the Python that runs Snakemake "
+        f"({sys.executable}): {err}. Install this checkout: `make setup` (a .venv with "
+        f"everything, then run .venv/bin/snakemake), or `pip install -e .` in "
+        f"{workflow.basedir}."
+    ) from err
 
-from spattack.configtypes import given_text, typed_by_schema  # noqa: E402
+if os.path.realpath(os.path.dirname(spattack.__file__)) != os.path.realpath(
+    os.path.join(workflow.basedir, "src", "spattack")
+):
+    logger.warning(
+        f"spattack is imported from {os.path.dirname(spattack.__file__)}, not from this "
+        f"checkout ({workflow.basedir}): the jobs run that code. `pip install -e .` here "
+        f"installs this checkout's."
+    )
 
 # The schema alone types the config: Snakemake's guesses for top-level --config values
 # are replaced by the text given, then strings become numbers only where the schema asks.
@@ -70,7 +85,69 @@ def cells(datasets, models, attacks, defenses, ratios, starts=(0,), seeds=None):
                     for r in ([0] if a == "none" else ratios):
                         for s in ([0] if a == "none" else starts):
                             for seed in seeds:
-                                path = cell_dir(d, m, a, df, r, s, seed) + "/metrics.csv"
+                                path = (
+                                    f"{cell_dir(d, m, a, df, r, s, seed)}/metrics.csv"
+                                )
                                 if path not in out:
                                     out.append(path)
     return out
+
+
+def summaries(metrics_paths):
+    """The summary.json beside each cell's metrics.csv."""
+    return [p.replace("metrics.csv", "summary.json") for p in metrics_paths]
+
+
+def abs_or_none(path):
+    """Config paths are relative to the working directory; scripts get absolute ones."""
+    return os.path.abspath(path) if path else None
+
+
+def analysis_files(name):
+    """One file of the dataset analysis (stats.json, degrees.tsv) per configured dataset."""
+    return expand(f"{RESULTS}/analysis/{{dataset}}/{name}", dataset=DATASETS)
+
+
+def table3_cells():
+    """Every attack of Table 3 under its one defense and ratio."""
+    t3 = config["experiments"]["table3"]
+    return cells(DATASETS, [t3["model"]], t3["attacks"], [t3["defense"]], [t3["ratio"]])
+
+
+def fig3_cells():
+    """-O at the omniscient ratios, -L at the limited ones; TrimM and Krum only for -D."""
+    f3 = config["experiments"]["fig3"]
+    out = cells(DATASETS, [f3["model"]], ["none"], ["mean"], [0])
+    for attack in f3["attacks"]:
+        ratios = (
+            f3["omniscient_ratios"]
+            if attack.startswith("spattack-o")
+            else f3["limited_ratios"]
+        )
+        defenses = [
+            d
+            for d in f3["defenses"]
+            if attack.endswith("-d") or d not in ("trimmed_mean", "krum")
+        ]
+        out += cells(DATASETS, [f3["model"]], [attack], defenses, ratios)
+    return out
+
+
+def fig4_cells():
+    f4 = config["experiments"]["fig4"]
+    return cells(DATASETS, [f4["model"]], f4["attacks"], f4["defenses"], [f4["ratio"]])
+
+
+def fig5_cells():
+    """The clean run and each attack from each start epoch, on one dataset."""
+    f5 = config["experiments"]["fig5"]
+    return cells(
+        [f5["dataset"]], [f5["model"]], ["none"], [f5["defense"]], [0]
+    ) + cells(
+        [f5["dataset"]],
+        [f5["model"]],
+        f5["attacks"],
+        [f5["defense"]],
+        [f5["ratio"]],
+        f5["starts"],
+    )

@@ -1,11 +1,6 @@
 # Data stage: raw files (verified download or offline mirror) -> leave-one-out split.
 
 
-def _abs_or_none(path):
-    """Config paths are relative to the working directory; scripts get absolute ones."""
-    return os.path.abspath(path) if path else None
-
-
 rule download:
     """Verified raw files of one dataset (sha256-checked; see spattack.data.download).
 
@@ -15,6 +10,8 @@ rule download:
         directory(f"{RESULTS}/raw/{{dataset}}"),
     log:
         f"{LOGS}/download/{{dataset}}.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/download.py"
 
@@ -28,29 +25,36 @@ rule split:
         test=f"{RESULTS}/data/{{dataset}}/test.tsv",
         user_ids=f"{RESULTS}/data/{{dataset}}/users.tsv",
         item_ids=f"{RESULTS}/data/{{dataset}}/items.tsv",
-    params:
-        mode=config["split_mode"],
     log:
         f"{LOGS}/split/{{dataset}}.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        mode=config["split_mode"],
     script:
         "../scripts/split.py"
 
 
-if config.get("reference_splits"):
+if config["reference_splits"]:
 
     rule split_check:
         """Match rates of our splits against the authors' reference files."""
         input:
-            splits=expand(f"{RESULTS}/data/{{dataset}}/{{part}}.tsv", dataset=DATASETS,
-                          part=["train", "test", "users", "items"]),
+            splits=expand(
+                f"{RESULTS}/data/{{dataset}}/{{part}}.tsv",
+                dataset=DATASETS,
+                part=["train", "test", "users", "items"],
+            ),
         output:
             csv=f"{RESULTS}/tables/split_match.csv",
             md=f"{RESULTS}/tables/split_match.md",
-        params:
-            reference=_abs_or_none(config.get("reference_splits")),
-            datasets=DATASETS,
-            mode=config["split_mode"],
         log:
             f"{LOGS}/split_check.log",
+        conda:
+            "../../envs/spattack.yaml"
+        params:
+            reference=abs_or_none(config["reference_splits"]),
+            datasets=DATASETS,
+            mode=config["split_mode"],
         script:
             "../scripts/split_check.py"

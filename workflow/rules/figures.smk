@@ -1,25 +1,28 @@
 # Tables and figures of the paper, each a named target, built from the cells' summaries;
 # each build also fills in its report caption from them (workflow/report/<name>.rst).
 
-T3 = config["experiments"]["table3"]
-TABLE3_CELLS = cells(DATASETS, [T3["model"]], T3["attacks"], [T3["defense"]], [T3["ratio"]])
-
 
 rule table3_build:
     input:
-        summaries=[p.replace("metrics.csv", "summary.json") for p in TABLE3_CELLS],
-        metrics=TABLE3_CELLS,
+        summaries=summaries(table3_cells()),
+        metrics=table3_cells(),
         caption_template=caption_template("table3"),
     output:
-        csv=report(f"{RESULTS}/tables/table3.csv", caption=caption("table3"), category="Table 3"),
+        csv=report(
+            f"{RESULTS}/tables/table3.csv",
+            caption=caption("table3"),
+            category="Table 3",
+        ),
         md=f"{RESULTS}/tables/table3.md",
         tex=f"{RESULTS}/tables/table3.tex",
         caption=f"{RESULTS}/report/table3.rst",
-    params:
-        attacks=T3["attacks"],
-        datasets=["ml-100k", "ml-1m", "steam"],
     log:
         f"{LOGS}/table3.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        attacks=config["experiments"]["table3"]["attacks"],
+        datasets=["ml-100k", "ml-1m", "steam"],
     script:
         "../scripts/table3.py"
 
@@ -29,39 +32,36 @@ rule table3:
         rules.table3_build.output,
 
 
-F3 = config["experiments"]["fig3"]
-
-
-def fig3_cells():
-    """-O at the omniscient ratios, -L at the limited ones; TrimM and Krum only for -D."""
-    out = cells(DATASETS, [F3["model"]], ["none"], ["mean"], [0])
-    for attack in F3["attacks"]:
-        ratios = F3["omniscient_ratios"] if attack.startswith("spattack-o") else F3["limited_ratios"]
-        defenses = [d for d in F3["defenses"] if attack.endswith("-d") or d not in ("trimmed_mean", "krum")]
-        out += cells(DATASETS, [F3["model"]], [attack], defenses, ratios)
-    return out
-
-
-def summaries(metrics_paths):
-    return [p.replace("metrics.csv", "summary.json") for p in metrics_paths]
-
-
 rule fig3_build:
     input:
         metrics=fig3_cells(),
         summaries=summaries(fig3_cells()),
         caption_template=caption_template("fig3"),
     output:
-        csv=report(f"{RESULTS}/tables/fig3.csv", caption=caption("fig3"), category="Fig. 3"),
+        csv=report(
+            f"{RESULTS}/tables/fig3.csv", caption=caption("fig3"), category="Fig. 3"
+        ),
         hr_pdf=f"{RESULTS}/figures/fig3_hr10.pdf",
-        hr_png=report(f"{RESULTS}/figures/fig3_hr10.png", caption=caption("fig3"), category="Fig. 3", subcategory="HR@10"),
+        hr_png=report(
+            f"{RESULTS}/figures/fig3_hr10.png",
+            caption=caption("fig3"),
+            category="Fig. 3",
+            subcategory="HR@10",
+        ),
         ndcg_pdf=f"{RESULTS}/figures/fig3_ndcg10.pdf",
-        ndcg_png=report(f"{RESULTS}/figures/fig3_ndcg10.png", caption=caption("fig3"), category="Fig. 3", subcategory="nDCG@10"),
+        ndcg_png=report(
+            f"{RESULTS}/figures/fig3_ndcg10.png",
+            caption=caption("fig3"),
+            category="Fig. 3",
+            subcategory="nDCG@10",
+        ),
         caption=f"{RESULTS}/report/fig3.rst",
-    params:
-        n_negatives=config["hyper"]["eval_negatives"],
     log:
         f"{LOGS}/fig3.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        n_negatives=config["hyper"]["eval_negatives"],
     script:
         "../scripts/fig3.py"
 
@@ -72,22 +72,24 @@ rule fig3:
         rules.fig3_build.output,
 
 
-F4 = config["experiments"]["fig4"]
-FIG4_CELLS = cells(DATASETS, [F4["model"]], F4["attacks"], F4["defenses"], [F4["ratio"]])
-
-
 rule fig4_build:
     input:
-        metrics=FIG4_CELLS,
-        summaries=summaries(FIG4_CELLS),
+        metrics=fig4_cells(),
+        summaries=summaries(fig4_cells()),
         caption_template=caption_template("fig4"),
     output:
-        csv=report(f"{RESULTS}/tables/fig4.csv", caption=caption("fig4"), category="Fig. 4"),
+        csv=report(
+            f"{RESULTS}/tables/fig4.csv", caption=caption("fig4"), category="Fig. 4"
+        ),
         pdf=f"{RESULTS}/figures/fig4.pdf",
-        png=report(f"{RESULTS}/figures/fig4.png", caption=caption("fig4"), category="Fig. 4"),
+        png=report(
+            f"{RESULTS}/figures/fig4.png", caption=caption("fig4"), category="Fig. 4"
+        ),
         caption=f"{RESULTS}/report/fig4.rst",
     log:
         f"{LOGS}/fig4.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/fig4.py"
 
@@ -98,25 +100,24 @@ rule fig4:
         rules.fig4_build.output,
 
 
-F5 = config["experiments"]["fig5"]
-FIG5_CELLS = (
-    cells([F5["dataset"]], [F5["model"]], ["none"], [F5["defense"]], [0])
-    + cells([F5["dataset"]], [F5["model"]], F5["attacks"], [F5["defense"]], [F5["ratio"]], F5["starts"])
-)
-
-
 rule fig5_build:
     input:
-        metrics=FIG5_CELLS,
-        summaries=summaries(FIG5_CELLS),
+        metrics=fig5_cells(),
+        summaries=summaries(fig5_cells()),
         caption_template=caption_template("fig5"),
     output:
-        csv=report(f"{RESULTS}/tables/fig5.csv", caption=caption("fig5"), category="Fig. 5"),
+        csv=report(
+            f"{RESULTS}/tables/fig5.csv", caption=caption("fig5"), category="Fig. 5"
+        ),
         pdf=f"{RESULTS}/figures/fig5.pdf",
-        png=report(f"{RESULTS}/figures/fig5.png", caption=caption("fig5"), category="Fig. 5"),
+        png=report(
+            f"{RESULTS}/figures/fig5.png", caption=caption("fig5"), category="Fig. 5"
+        ),
         caption=f"{RESULTS}/report/fig5.rst",
     log:
         f"{LOGS}/fig5.log",
+    conda:
+        "../../envs/spattack.yaml"
     script:
         "../scripts/fig5.py"
 

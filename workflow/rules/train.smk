@@ -11,15 +11,17 @@ rule train:
         f"{LOGS}/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.tsv"
-    params:
-        epochs=config["epochs"],
-        hyper=config["hyper"],
-        device=config["device"],
-    threads: lambda wc: config.get("threads_by_dataset", {}).get(wc.dataset, config.get("threads", 2))
+    conda:
+        "../../envs/spattack.yaml"
+    threads: lambda wc: config["threads_by_dataset"].get(wc.dataset, config["threads"])
     resources:
         mem_mb=lambda wc: 6000 if wc.dataset == "ml-1m" else 2000,
         runtime=lambda wc: 240 if wc.dataset == "ml-1m" else 60,
         gpu=1 if config["device"].startswith("cuda") else 0,
+    params:
+        epochs=config["epochs"],
+        hyper=config["hyper"],
+        device=config["device"],
     script:
         "../scripts/train.py"
 
