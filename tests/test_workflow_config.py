@@ -95,3 +95,21 @@ def test_a_config_without_the_optional_keys_runs_on_the_defaults(repo_root, tmp_
     assert proc.returncode == 0, out[-3000:]
     train = out[out.index("rule train:"):]
     assert "threads: 2" in train[:train.index("\n\n")]
+
+
+@pytest.mark.parametrize("key,value,where", [
+    ("experiments", "{fig3: {defenses: [mean, geomed]}}", "experiments.fig3.defenses.1"),
+    ("datasets", "[ml-100k, movielens]", "datasets.1"),
+    ("experiments", "{fig4: {model: fedxx}}", "experiments.fig4.model"),
+])
+def test_names_not_in_a_registry_are_refused_with_the_registered_ones(repo_root, tmp_path, key, value, where):
+    rc, out = dry_run(repo_root, tmp_path, "--config", "mirror=/nonexistent", f"{key}={value}")
+    assert rc != 0
+    assert f"Config error at {where}" in out and "is not one of" in out and "extension file" in out
+
+
+def test_registered_names_make_the_wildcard_constraints(repo_root, tmp_path):
+    """A cell path with a name no registry has matches no rule."""
+    rc, out = dry_run(repo_root, tmp_path, "results/runs/ml-100k/fedmf/none/geomed/rho0/start0/seed0/metrics.csv",
+                      "--config", "mirror=/nonexistent")
+    assert rc != 0 and "MissingRuleException" in out or "No rule to produce" in out

@@ -1,8 +1,11 @@
 # Config validation (defaults from the schema), wildcard constraints, and the helper and
 # input functions of all rules: paths, the cell lists of every target.
+import copy
 import os
+import re
 import sys
 
+import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -11,7 +14,10 @@ from snakemake.utils import validate
 # The workflow and its jobs use the installed spattack package (make setup: pip install -e .).
 try:
     import spattack
+    from spattack.attacks import ATTACKS, refusal
     from spattack.configtypes import given_text, typed_by_schema
+    from spattack.paperdata import paper_table
+    from spattack.registry import REGISTRIES, load_extensions, ordered
 except ImportError as err:
     raise WorkflowError(
         f"The spattack package is not importable by the Python that runs Snakemake "
@@ -38,16 +44,37 @@ config.update(given_text(workflow.config_settings.config_args))
 config.update(typed_by_schema(dict(config), _schema))
 validate(config, schema=_SCHEMA)
 
+# Names are valid when a registry has them: the schema's name enums come from there.
+load_extensions(config["extensions"])
+_named = copy.deepcopy(_schema)
+for _kind, _registry in REGISTRIES.items():
+    _named["definitions"][_kind]["enum"] = list(_registry)
+try:
+    jsonschema.validate(config, _named)
+except jsonschema.ValidationError as err:
+    raise WorkflowError(
+        f"Config error at {'.'.join(map(str, err.absolute_path)) or 'top level'}: "
+        f"{err.message}. Add your own names with an extension file (config "
+        f"`extensions`, docs/extending.md)."
+    ) from None
+
 RESULTS = "results"
 DATASETS = config["datasets"]
 LOGS = f"{RESULTS}/logs"
 
 
+def registered(kind):
+    """A wildcard pattern that matches exactly the registered names of `kind`."""
+    return "|".join(
+        re.escape(n) for n in sorted(REGISTRIES[kind], key=len, reverse=True)
+    )
+
+
 wildcard_constraints:
-    dataset="[a-z0-9-]+",
-    model="fedmf|fedgnn",
-    attack="[a-z0-9-]+",
-    defense="mean|median|trimmed_mean|krum|norm",
+    dataset=registered("dataset"),
+    model=registered("model"),
+    attack=registered("attack"),
+    defense=registered("defense"),
     ratio=r"\d+(\.\d+)?",
     start=r"\d+",
     seed=r"\d+",
@@ -114,21 +141,21 @@ def table3_cells():
     return cells(DATASETS, [t3["model"]], t3["attacks"], [t3["defense"]], [t3["ratio"]])
 
 
+def table3_datasets():
+    """The configured datasets and those the paper's Table 3 has (shown with its values)."""
+    return ordered("dataset", [*paper_table("table3").dataset, *DATASETS])
+
+
 def fig3_cells():
-    """-O at the omniscient ratios, -L at the limited ones; TrimM and Krum only for -D."""
+    """Omniscient attacks at the omniscient ratios, the others at the limited ones; each
+    defense against the attacks it does not refuse (TrimM and Krum skip the sparse ones).
+    """
     f3 = config["experiments"]["fig3"]
     out = cells(DATASETS, [f3["model"]], ["none"], ["mean"], [0])
     for attack in f3["attacks"]:
-        ratios = (
-            f3["omniscient_ratios"]
-            if attack.startswith("spattack-o")
-            else f3["limited_ratios"]
-        )
-        defenses = [
-            d
-            for d in f3["defenses"]
-            if attack.endswith("-d") or d not in ("trimmed_mean", "krum")
-        ]
+        omniscient = ATTACKS[attack].omniscient
+        ratios = f3["omniscient_ratios"] if omniscient else f3["limited_ratios"]
+        defenses = [d for d in f3["defenses"] if refusal(d, attack) is None]
         out += cells(DATASETS, [f3["model"]], [attack], defenses, ratios)
     return out
 

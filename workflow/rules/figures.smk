@@ -22,7 +22,7 @@ rule table3_build:
         "../../envs/spattack.yaml"
     params:
         attacks=config["experiments"]["table3"]["attacks"],
-        datasets=["ml-100k", "ml-1m", "steam"],
+        datasets=table3_datasets(),
     script:
         "../scripts/table3.py"
 

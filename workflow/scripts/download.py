@@ -5,8 +5,10 @@ import os
 import sys
 
 from spattack.data import DataError, fetch
+from spattack.registry import load_extensions
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
+load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
 sys.stderr = open(sm.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 try:

@@ -4,10 +4,12 @@ import sys
 
 from spattack.captions import listing, percents, write_caption
 from spattack.figures import fig3_data, plot_fig3, save_figure
+from spattack.registry import load_extensions
 from spattack.runio import atomic_write_text
 from spattack.tables import runs_of
 
 sm = snakemake  # noqa: F821
+load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
 sys.stderr = open(sm.log[0], "w")
 df = fig3_data(sm.input.summaries)
 runs = runs_of(sm.input.summaries)

@@ -7,8 +7,10 @@ from spattack.analysis.plots import plot_prop2, save_figure
 from spattack.analysis.summary import PROP2_FORMATS
 from spattack.captions import listing, write_caption
 from spattack.provenance import Splits
+from spattack.registry import load_extensions
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
+load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
 sys.stderr = open(sm.log[0], "w", buffering=1)
 items = [load_summary(s, d) for s, d in zip(sm.input.stats, sm.input.degrees)]
 data = Splits.from_summaries(s for s, _, _ in items).header()

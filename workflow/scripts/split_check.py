@@ -8,8 +8,10 @@ from spattack.analysis.tables import write_table
 from spattack.data.reference import SUMMARY_COLUMNS, compare, match_table
 from spattack.data.split import read_split
 from spattack.provenance import Splits, code_version
+from spattack.registry import load_extensions
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
+load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
 sys.stderr = open(sm.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 results = {}

@@ -7,8 +7,10 @@ from pathlib import Path
 from spattack.analysis import table2_from_summaries, write_table
 from spattack.captions import write_caption
 from spattack.provenance import Splits
+from spattack.registry import load_extensions
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
+load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
 sys.stderr = open(sm.log[0], "w", buffering=1)
 summaries = [json.loads(Path(p).read_text()) for p in sm.input.stats]
 data = Splits.from_summaries(summaries).header()

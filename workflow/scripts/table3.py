@@ -3,10 +3,12 @@
 import sys
 
 from spattack.captions import listing, percents, write_caption
+from spattack.registry import load_extensions
 from spattack.runio import atomic_write_text, read_summary
 from spattack.tables import TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
 sm = snakemake  # noqa: F821
+load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
 sys.stderr = open(sm.log[0], "w")
 df = table3(sm.input.summaries, sm.params.datasets, sm.params.attacks,
             missing_reason="not run here (dataset not in config datasets)")
