@@ -176,7 +176,7 @@ def plot_fig4(df: pd.DataFrame, note: str | None = None) -> plt.Figure:
         ax.set_xlim(-0.5, len(groups) - 0.5)
         attacked = part[part.attack != "none"]
         rho = f", ρ = {attacked.ratio.iloc[0]:g}%" if len(attacked) else ""
-        model = {"fedgnn": "FedGNN", "fedmf": "FedMF"}.get(part.model.iloc[0], part.model.iloc[0]) if len(part) else ""
+        model = label(part.model.iloc[0]) if len(part) else ""
         ax.set_title(f"{label(ds)} · {model}{rho}")
         ax.set_ylabel("final-epoch metric")
     handles = [Patch(color=FIG4_COLORS.get(a, f"C{i}"), label=label(a)) for i, a in enumerate(attacks)]

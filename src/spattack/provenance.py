@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Iterable
 
 from . import __version__
+from .aggregators import DEFENSES
 from .registry import label
 
 NOT_RECORDED = "not recorded"
 # The paper's training and evaluation protocol (config.yaml's values): epochs, embedding
 # dimension, learning rate, L2 weight, initial std, sampled negatives per test item.
 PAPER_PROTOCOL = {"epochs": 200, "dim": 32, "lr": 0.01, "l2": 0.1, "init_std": 0.01, "eval_negatives": 99}
-# Norm clipping's bound, part of the protocol of the cells defended by Norm only.
+# Norm clipping's bound, part of the protocol of the cells whose defense clips (takes `clip`).
 PAPER_NORM_PROTOCOL = {"grad_limit": 1.0}
 PAPER_SPLIT_MODE = "paper"
 KEY_LABELS = {"dim": "dim", "lr": "lr", "l2": "L2", "init_std": "init std", "eval_negatives": "evaluation negatives",
@@ -106,8 +107,8 @@ class Runs:
         configs = [s.get("config", {}) for s in summaries]
         departures = []
         checks = [(key, paper, configs) for key, paper in PAPER_PROTOCOL.items()]
-        norm = [c for c in configs if c.get("defense") == "norm"]
-        checks += [(key, paper, norm) for key, paper in PAPER_NORM_PROTOCOL.items()]
+        clipped = [c for c in configs if "clip" in getattr(DEFENSES.get(c.get("defense")), "params", ())]
+        checks += [(key, paper, clipped) for key, paper in PAPER_NORM_PROTOCOL.items()]
         attacked = [c for c in configs if c.get("attack") != "none"]
         checks += [(key, paper, attacked if key == "ratio" else configs) for key, paper in (protocol or {}).items()]
         for key, paper, cells in checks:

@@ -80,6 +80,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def cell_resource(name):
+    """A training cell's resource `name` (mem_mb, runtime), from its dataset's entry."""
+    return lambda wc: REGISTRIES["dataset"][wc.dataset].cell_resources[name]
+
+
 def caption_template(name):
     """The report caption template of a result, which its build fills in from its data."""
     return os.path.join(workflow.basedir, "workflow", "report", f"{name}.rst")

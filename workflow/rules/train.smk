@@ -15,8 +15,8 @@ rule train:
         "../../envs/spattack.yaml"
     threads: lambda wc: config["threads_by_dataset"].get(wc.dataset, config["threads"])
     resources:
-        mem_mb=lambda wc: 6000 if wc.dataset == "ml-1m" else 2000,
-        runtime=lambda wc: 240 if wc.dataset == "ml-1m" else 60,
+        mem_mb=cell_resource("mem_mb"),
+        runtime=cell_resource("runtime"),
         gpu=1 if config["device"].startswith("cuda") else 0,
     params:
         epochs=config["epochs"],

@@ -64,6 +64,8 @@ class DatasetSpec:
     `ratings` is the file the split stage reads: `reader(path_or_file, mode)` returns one
     row per raw interaction in file order (columns user, item, time; `split` module) and
     `rules(mode)` gives its `split.Rules`. `label` names it in tables and figures.
+    `cell_resources`: what one training cell on it asks a scheduler for (Snakemake
+    resources `mem_mb`, MB, and `runtime`, minutes, at the paper's 200 epochs on CPU).
     """
 
     name: str
@@ -71,6 +73,7 @@ class DatasetSpec:
     label: str = ""
     reader: Callable[..., pd.DataFrame] | None = None
     rules: Callable[[str], Rules] | None = None
+    cell_resources: dict = field(default_factory=lambda: {"mem_mb": 2000, "runtime": 60})
     archive: Archive | None = None
     kaggle: str | None = None
     homepage: str = ""
@@ -124,6 +127,7 @@ ML_1M = DatasetSpec(
     reader=read_ml1m,
     rules=lambda mode: Rules(min_interactions=2, dedupe=mode == "correct",
                              user_index="raw-1" if mode == "paper" else "first"),
+    cell_resources={"mem_mb": 6000, "runtime": 240},
     files=(
         RawFile(
             "ratings.dat",
