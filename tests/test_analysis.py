@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from spattack.analysis import (fit_power_law, head_tail, markdown_table, prop2_from_summaries, prop2_table,
-                               split_stats, table2, table2_from_summaries)
+from spattack.analysis import (fit_power_law, head_tail, prop2_from_summaries, prop2_table, split_stats, table2,
+                               table2_from_summaries)
 from spattack.analysis.summary import fit_table
 from spattack.malicious import n_malicious
-from spattack.analysis.plots import plot_degree_distribution, plot_prop2, save_figure
 from spattack.provenance import Splits
+from spattack.reporting.figures import plot_degree_distribution, plot_prop2, save_figure
+from spattack.reporting.tables import markdown_table
 
 
 def _discrete_power_law(beta, xmin, n, seed=0):

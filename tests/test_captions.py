@@ -8,8 +8,8 @@ import pytest
 from docutils.core import publish_parts
 from jinja2 import Environment
 
-from spattack.captions import fill_caption, listing, percents
 from spattack.provenance import Runs
+from spattack.reporting.captions import fill_caption, listing, percents
 
 @pytest.fixture(scope="module")
 def templates(repo_root):

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from spattack.figures import fig4_data, plot_fig4, save_figure
+from spattack.reporting.figures import fig4_data, plot_fig4, save_figure
 
 ATTACKS = ["none", "spattack-l-s", "spattack-l-d", "spattack-o-s", "spattack-o-d"]
 

@@ -1,7 +1,7 @@
 """Figures 3 and 5 from cell outputs."""
 
-from spattack.figures import FIG5_PROTOCOL, fig3_data, fig5_data, plot_fig3, plot_fig5, save_figure
-from spattack.tables import runs_of
+from spattack.reporting.figures import FIG5_PROTOCOL, fig3_data, fig5_data, plot_fig3, plot_fig5, save_figure
+from spattack.reporting.tables import runs_of
 
 
 def notes(fig):

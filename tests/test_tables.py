@@ -5,7 +5,7 @@ import re
 import pytest
 
 from spattack.paperdata import paper_table
-from spattack.tables import METRIC_LABELS, TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
+from spattack.reporting.tables import METRIC_LABELS, TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
 
 def test_table3_tidy_with_drop_and_missing_dataset(tmp_path, fake_cells):

@@ -2,11 +2,11 @@
 
 import sys
 
-from spattack.captions import listing, percents, write_caption
-from spattack.figures import FIG5_PROTOCOL, fig5_data, plot_fig5, save_figure
 from spattack.registry import load_extensions
+from spattack.reporting.captions import listing, percents, write_caption
+from spattack.reporting.figures import FIG5_PROTOCOL, fig5_data, plot_fig5, save_figure
+from spattack.reporting.tables import runs_of
 from spattack.runio import atomic_write_text, read_summary
-from spattack.tables import runs_of
 
 sm = snakemake  # noqa: F821
 load_extensions(sm.config["extensions"])  # registry entries of the config's extension files

@@ -2,12 +2,13 @@
 
 import sys
 
-from spattack.analysis import load_summary, prop2_from_summaries, write_table
-from spattack.analysis.plots import plot_prop2, save_figure
+from spattack.analysis import load_summary, prop2_from_summaries
 from spattack.analysis.summary import PROP2_FORMATS
-from spattack.captions import listing, write_caption
 from spattack.provenance import Splits
 from spattack.registry import load_extensions
+from spattack.reporting.captions import listing, write_caption
+from spattack.reporting.figures import plot_prop2, save_figure
+from spattack.reporting.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 load_extensions(sm.config["extensions"])  # registry entries of the config's extension files

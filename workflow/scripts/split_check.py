@@ -4,11 +4,11 @@ import logging
 import sys
 from pathlib import Path
 
-from spattack.analysis.tables import write_table
 from spattack.data.reference import SUMMARY_COLUMNS, compare, match_table
 from spattack.data.split import read_split
 from spattack.provenance import Splits, code_version
 from spattack.registry import load_extensions
+from spattack.reporting.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 load_extensions(sm.config["extensions"])  # registry entries of the config's extension files

@@ -4,10 +4,11 @@ import json
 import sys
 from pathlib import Path
 
-from spattack.analysis import table2_from_summaries, write_table
-from spattack.captions import write_caption
+from spattack.analysis import table2_from_summaries
 from spattack.provenance import Splits
 from spattack.registry import load_extensions
+from spattack.reporting.captions import write_caption
+from spattack.reporting.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 load_extensions(sm.config["extensions"])  # registry entries of the config's extension files

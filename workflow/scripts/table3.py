@@ -2,10 +2,10 @@
 
 import sys
 
-from spattack.captions import listing, percents, write_caption
 from spattack.registry import load_extensions
+from spattack.reporting.captions import listing, percents, write_caption
+from spattack.reporting.tables import TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 from spattack.runio import atomic_write_text, read_summary
-from spattack.tables import TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
 
 sm = snakemake  # noqa: F821
 load_extensions(sm.config["extensions"])  # registry entries of the config's extension files

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             split, mode, source = read_split(args.splits / ds), "", str(args.splits / ds)
         results[ds] = {**compare(split, args.reference / ds), "mode": mode, "source": source}
     table = match_table(results)
-    from ..analysis.tables import markdown_table, write_table
+    from ..reporting.tables import markdown_table, write_table
 
     print(markdown_table(table[SUMMARY_COLUMNS]), end="")
     write_table(table, args.csv, args.md, title="Split vs. reference", md_columns=SUMMARY_COLUMNS)

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from string import Template
 
-from .registry import label
-from .runio import atomic_write_text
+from ..registry import label
+from ..runio import atomic_write_text
 
 # Snakemake renders every caption as a Jinja template once more
 _JINJA = re.compile(r"\{\{|\{%|\{#")
