@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import json
 
-from spattack.attacks import attack_entry
+from spattack.attacks import ATTACKS
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
 
@@ -22,7 +22,7 @@ def sized_profiles(attack: str, size: int):
     """A factory of the registered data-poisoning `attack` whose fake profiles hold `size`
     items (at most half the items, as `data_poisoning.fake_profiles` caps them) instead
     of as many as a median benign client has."""
-    cls = attack_entry(attack).cls
+    cls = ATTACKS.entry(attack).cls
     return lambda ctx: cls(dataclasses.replace(ctx, profile_size=size))
 
 

@@ -23,7 +23,7 @@ import json
 import numpy as np
 import torch
 
-from spattack.attacks import attack_entry, spattack
+from spattack.attacks import ATTACKS, spattack
 from spattack.fedmf import sample_train_negatives
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
@@ -64,7 +64,7 @@ def leaky_attack(base: type, data: Interactions, seed: int, fraction: float) -> 
 
 def run(data: Interactions, cfg: RunConfig, fraction: float) -> dict:
     """One Spattack-O cell with the leak; returns its final metrics."""
-    attack = leaky_attack(attack_entry(cfg.attack).cls, data, cfg.seed, fraction)
+    attack = leaky_attack(ATTACKS.entry(cfg.attack).cls, data, cfg.seed, fraction)
     return simulate(data, cfg, progress=False, attack=attack).summary["final"]
 
 

@@ -32,7 +32,7 @@ import argparse
 import numpy as np
 import torch
 
-from spattack.attacks import attack_entry
+from spattack.attacks import ATTACKS
 from spattack.interactions import Interactions
 from spattack.simulation import RunConfig, simulate
 
@@ -93,7 +93,7 @@ def run(data: Interactions, cfg: RunConfig, noise: torch.Tensor | None) -> dict:
     """One Spattack-L cell; with `noise`, the attackers upload its rows instead of ours
     (a Clean cell, `cfg.attack` "none", ignores it). Returns the final metrics and HR@10
     averaged over the last 20 epochs."""
-    attack = None if noise is None or cfg.attack == "none" else with_noise(attack_entry(cfg.attack).cls, noise)
+    attack = None if noise is None or cfg.attack == "none" else with_noise(ATTACKS.entry(cfg.attack).cls, noise)
     result = simulate(data, cfg, progress=False, attack=attack)
     last = result.metrics[result.metrics["epoch"] > cfg.epochs - 20]
     return {**result.summary["final"], "hr10_last20": float(last["hr10"].mean())}

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from spattack.interactions import Interactions
-from spattack.models import model_entry
+from spattack.models import MODELS
 from spattack.simulation import RunConfig, simulate
 
 
@@ -57,7 +57,7 @@ def run(data: Interactions, cfg: RunConfig, item_init: torch.Tensor | None) -> d
     built = []
 
     def build(*args):  # called like the registered factory: (data, dim, init_std, l2, lr, seed, device)
-        model = model_entry(cfg.model).factory(*args)
+        model = MODELS.entry(cfg.model).factory(*args)
         if item_init is not None:
             model.item_emb = item_init.to(model.item_emb.device, model.item_emb.dtype).clone()
         built.append((model, model.item_emb.clone()))

@@ -14,6 +14,7 @@ import torch
 
 from .fedgnn import FedGNN
 from .fedmf import FedMF, PairBatch
+from .named import Registry
 from .updates import SparseUpdates
 
 
@@ -55,15 +56,7 @@ class ModelSpec:
     label: str
 
 
-MODELS: dict[str, ModelSpec] = {
+MODELS: Registry = Registry("model", {
     "fedmf": ModelSpec(FedMF, "FedMF"),
     "fedgnn": ModelSpec(FedGNN, "FedGNN"),
-}
-
-
-def model_entry(name: str) -> ModelSpec:
-    """The registered `ModelSpec` called `name`; ValueError naming the valid ones if none."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}") from None
+})

@@ -15,13 +15,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .aggregators import DefenseSpec, aggregate_uploads, defense_entry
+from .aggregators import DEFENSES, DefenseSpec, aggregate_uploads
 from .attacks import Attack, AttackContext, make_attack
 from .device import keep_freed_memory, make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
 from .interactions import Interactions
 from .malicious import n_malicious
-from .models import FederatedModel, ModelFactory, model_entry
+from .models import MODELS, FederatedModel, ModelFactory
 from .provenance import code_version
 from .updates import SparseUpdates
 
@@ -88,7 +88,7 @@ def attack_context(data: Interactions, cfg: RunConfig, model, device: torch.devi
 
     `defense`: the defense in use (default: the one `cfg.defense` names); `attacked`:
     whether malicious clients take part (default: `cfg.attack` is not "none")."""
-    defense = defense_entry(cfg.defense) if defense is None else defense
+    defense = DEFENSES.entry(cfg.defense) if defense is None else defense
     attacked = cfg.attack != "none" if attacked is None else attacked
     n_mal = n_malicious(data.n_users, cfg.ratio) if attacked else 0
     return AttackContext(
@@ -131,11 +131,11 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
     keep_freed_memory()
     started = time.perf_counter()
     if defense is None:
-        defense = defense_entry(cfg.defense)
+        defense = DEFENSES.entry(cfg.defense)
     elif not isinstance(defense, DefenseSpec):
         defense = DefenseSpec(defense, cfg.defense)
     if model is None:
-        model = model_entry(cfg.model).factory
+        model = MODELS.entry(cfg.model).factory
     model = _built(model, "client_step", data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
     ctx = attack_context(data, cfg, model, device, defense, attacked=True if attack is not None else None)
     n_mal = ctx.n_malicious

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..named import Registry
 from ..updates import SparseUpdates
 from .groups import finite_mask
 from .distance import krum, krum_neighbours
@@ -59,7 +60,7 @@ def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grad
     dtype of `grads`. `params` go to the aggregator: `f` for trimmed_mean and krum,
     `clip` for norm. Raises ValueError for an unknown name or counts below one.
     """
-    aggregator = defense_entry(name).aggregate if isinstance(name, str) else name
+    aggregator = DEFENSES.entry(name).aggregate if isinstance(name, str) else name
     if counts is not None:
         if counts.shape != items.shape:
             raise ValueError(f"counts has shape {tuple(counts.shape)}, items {tuple(items.shape)}; give one count per row")
@@ -160,22 +161,14 @@ class DefenseSpec:
         return {name: known[name] for name in self.params}
 
 
-DEFENSES: dict[str, DefenseSpec] = {
+DEFENSES: Registry = Registry("defense (aggregator)", {
     "mean": DefenseSpec(mean, "Mean"),
     "median": DefenseSpec(median, "Median"),
     "trimmed_mean": DefenseSpec(trimmed_mean, "TrimM", params=("f",), fixed_f=True),
     "krum": DefenseSpec(krum, "Krum", params=("f",), fixed_f=True),
     "norm": DefenseSpec(norm, "Norm", params=("clip",)),
-}
+})
 
 
-def defense_entry(name: str) -> DefenseSpec:
-    """The registered `DefenseSpec` called `name`; ValueError naming the valid ones if none."""
-    try:
-        return DEFENSES[name]
-    except KeyError:
-        raise ValueError(f"unknown defense (aggregator) '{name}'; valid names: {', '.join(DEFENSES)}") from None
-
-
-__all__ = ["DEFENSES", "DefenseSpec", "aggregate", "aggregate_uploads", "clip_rows", "defense_entry", "krum",
+__all__ = ["DEFENSES", "DefenseSpec", "aggregate", "aggregate_uploads", "clip_rows", "krum",
            "krum_neighbours", "mean", "median", "norm", "trimmed_mean"]

@@ -23,6 +23,7 @@ import torch
 
 from ..aggregators import DEFENSES
 from ..malicious import n_malicious  # noqa: F401  (re-exported)
+from ..named import Registry
 from ..updates import SparseUpdates
 
 
@@ -143,7 +144,7 @@ class AttackSpec:
     short_label: str = ""
 
 
-ATTACKS: dict[str, AttackSpec] = {
+ATTACKS: Registry = Registry("attack", {
     "none": AttackSpec(NoAttack, "Clean"),
     "labelflip": AttackSpec(LabelFlip, "LabelFlip"),
     "fedattack": AttackSpec(FedAttack, "FedAttack"),
@@ -160,20 +161,12 @@ ATTACKS: dict[str, AttackSpec] = {
     "spattack-l-s": AttackSpec(SpattackLS, "Spattack L-S", short_label="L-S", sparse=True),
     "nan": AttackSpec(NonFinite, "NaN rows"),
     "inf": AttackSpec(InfAttack, "inf rows"),
-}
-
-
-def attack_entry(name: str) -> AttackSpec:
-    """The registered `AttackSpec` called `name`; ValueError naming the valid ones if none."""
-    try:
-        return ATTACKS[name]
-    except KeyError:
-        raise ValueError(f"unknown attack '{name}'; choose one of: {', '.join(ATTACKS)}") from None
+})
 
 
 def refusal(defense: str, attack: str) -> str | None:
     """Why the registered `defense` does not run against `attack`, or None if it does."""
-    d, a = DEFENSES[defense], attack_entry(attack)
+    d, a = DEFENSES[defense], ATTACKS.entry(attack)
     if d.fixed_f and a.sparse:
         return (f"{defense} assumes a fixed number of malicious rows per item, which the sparse attack "
                 f"{attack} does not upload; the paper does not run this pair. Use a defense without a "
@@ -185,7 +178,7 @@ def make_attack(name: str, ctx: AttackContext):
     """Instantiate the attack registered under `name` for the run described by `ctx`.
 
     Raises ValueError for an unknown name or a pair the defense refuses (`refusal`)."""
-    entry = attack_entry(name)
+    entry = ATTACKS.entry(name)
     reason = refusal(ctx.defense, name) if ctx.defense in DEFENSES else None
     if reason:
         raise ValueError(reason)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..named import Registry
 from .split import Rules, Split, check_mode, leave_one_out, read_ml1m, read_ml100k, read_steam
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ STEAM = DatasetSpec(
     extra={"kaggle_zip_sha256": "7e99e8cefa014c45babd9c5e749454921e82baa9a14fc659e38b34b33c84daf2"},
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (ML_100K, ML_1M, STEAM)}
+DATASETS: Registry = Registry("dataset", {spec.name: spec for spec in (ML_100K, ML_1M, STEAM)})
 
 
 def get_dataset(name: str | DatasetSpec) -> DatasetSpec:
