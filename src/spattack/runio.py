@@ -81,3 +81,17 @@ def read_summary(path: str | Path) -> dict:
 def read_metrics(path: str | Path) -> pd.DataFrame:
     """The metrics.csv of a cell."""
     return pd.read_csv(path)
+
+
+def start_job(sm) -> None:
+    """Set up a workflow script's job (`sm`: the `snakemake` object Snakemake injects):
+    its stderr and `logging` (INFO) go to its log, line by line, and the config's
+    extension files are loaded so their registry entries exist in this process."""
+    import logging
+    import sys
+
+    from .registry import load_extensions  # the registries import torch; writing files must not
+
+    sys.stderr = open(sm.log[0], "w", buffering=1)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    load_extensions(sm.config["extensions"])

@@ -1,18 +1,15 @@
 """Fig. 2(c): item-degree distributions with head/tail split and power-law fit (rule `fig2c_build`)."""
 
-import sys
-
 from spattack.analysis import load_summary
 from spattack.analysis.summary import fit_table
 from spattack.provenance import Splits
-from spattack.registry import load_extensions
 from spattack.reporting.captions import listing, write_caption
 from spattack.reporting.figures import plot_degree_distribution, save_figure
 from spattack.reporting.tables import write_table
+from spattack.runio import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w", buffering=1)
+start_job(sm)
 items = [load_summary(s, d) for s, d in zip(sm.input.stats, sm.input.degrees)]
 data = Splits.from_summaries(s for s, _, _ in items).header()
 fig = plot_degree_distribution({s["dataset"]: deg for s, deg, _ in items}, {s["dataset"]: f for s, _, f in items},

@@ -1,16 +1,12 @@
 """Fig. 4: FedGNN under Spattack, No Defense (Mean) vs Defense (Median), final HR@10 and nDCG@10."""
 
-import sys
-
-from spattack.registry import load_extensions
-from spattack.reporting.captions import listing, percents, write_caption
+from spattack.reporting.captions import percents, write_caption
 from spattack.reporting.figures import FIG4_PROTOCOL, fig4_data, plot_fig4, save_figure
 from spattack.reporting.tables import runs_of
-from spattack.runio import atomic_write_text
+from spattack.runio import atomic_write_text, start_job
 
 sm = snakemake  # noqa: F821
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w")
+start_job(sm)
 df = fig4_data(sm.input.summaries)
 runs = runs_of(sm.input.summaries, FIG4_PROTOCOL)
 atomic_write_text(sm.output.csv, df.to_csv(index=False, float_format="%.6f"))

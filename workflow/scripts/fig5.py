@@ -1,16 +1,12 @@
 """Fig. 5: HR@10 per epoch when the attack starts at different epochs."""
 
-import sys
-
-from spattack.registry import load_extensions
 from spattack.reporting.captions import listing, percents, write_caption
 from spattack.reporting.figures import FIG5_PROTOCOL, fig5_data, plot_fig5, save_figure
 from spattack.reporting.tables import runs_of
-from spattack.runio import atomic_write_text, read_summary
+from spattack.runio import atomic_write_text, read_summary, start_job
 
 sm = snakemake  # noqa: F821
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w")
+start_job(sm)
 df = fig5_data(sm.input.metrics)
 runs = runs_of(sm.input.summaries, FIG5_PROTOCOL)
 atomic_write_text(sm.output.csv, df.to_csv(index=False, float_format="%.6f"))

@@ -1,18 +1,15 @@
 """Proposition 2: predicted lower bound vs measured share of breakable items (rule `prop2_build`)."""
 
-import sys
-
 from spattack.analysis import load_summary, prop2_from_summaries
 from spattack.analysis.summary import PROP2_FORMATS
 from spattack.provenance import Splits
-from spattack.registry import load_extensions
 from spattack.reporting.captions import listing, write_caption
 from spattack.reporting.figures import plot_prop2, save_figure
 from spattack.reporting.tables import write_table
+from spattack.runio import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w", buffering=1)
+start_job(sm)
 items = [load_summary(s, d) for s, d in zip(sm.input.stats, sm.input.degrees)]
 data = Splits.from_summaries(s for s, _, _ in items).header()
 table = prop2_from_summaries(items, sm.params.alpha, list(sm.params.ratios))

@@ -1,19 +1,16 @@
 """Match rates of our splits against the authors' reference files (rule `split_check`)."""
 
 import logging
-import sys
 from pathlib import Path
 
 from spattack.data.reference import SUMMARY_COLUMNS, compare, match_table
 from spattack.data.split import read_split
 from spattack.provenance import Splits, code_version
-from spattack.registry import load_extensions
 from spattack.reporting.tables import write_table
+from spattack.runio import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+start_job(sm)
 results = {}
 for ds in sm.params.datasets:
     ref = Path(sm.params.reference) / ds

@@ -1,18 +1,16 @@
 """Table 2: dataset statistics next to the paper's (rule `table2_build`)."""
 
 import json
-import sys
 from pathlib import Path
 
 from spattack.analysis import table2_from_summaries
 from spattack.provenance import Splits
-from spattack.registry import load_extensions
 from spattack.reporting.captions import write_caption
 from spattack.reporting.tables import write_table
+from spattack.runio import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w", buffering=1)
+start_job(sm)
 summaries = [json.loads(Path(p).read_text()) for p in sm.input.stats]
 data = Splits.from_summaries(summaries).header()
 write_table(table2_from_summaries(summaries), sm.output.csv, sm.output.md, title="Table 2: dataset statistics",

@@ -1,15 +1,11 @@
 """Table 3: every attack under Mean at 3% malicious clients, next to the paper."""
 
-import sys
-
-from spattack.registry import load_extensions
 from spattack.reporting.captions import listing, percents, write_caption
 from spattack.reporting.tables import TABLE3_PROTOCOL, runs_of, table3, table3_latex, table3_markdown
-from spattack.runio import atomic_write_text, read_summary
+from spattack.runio import atomic_write_text, read_summary, start_job
 
 sm = snakemake  # noqa: F821
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w")
+start_job(sm)
 df = table3(sm.input.summaries, sm.params.datasets, sm.params.attacks,
             missing_reason="not run here (dataset not in config datasets)")
 runs = runs_of(sm.input.summaries, TABLE3_PROTOCOL)

@@ -3,13 +3,11 @@
 import sys
 
 from spattack.interactions import Interactions
-from spattack.registry import load_extensions
-from spattack.runio import write_result
+from spattack.runio import start_job, write_result
 from spattack.simulation import RunConfig, simulate
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-load_extensions(sm.config["extensions"])  # registry entries of the config's extension files
-sys.stderr = open(sm.log[0], "w", buffering=1)
+start_job(sm)
 hyper = sm.params.hyper
 cfg = RunConfig(
     model=sm.wildcards.model,

@@ -100,26 +100,25 @@ class DatasetSpec:
         return self.reader(path, mode)
 
 
+MOVIELENS_LICENCE = "MovieLens licence: no redistribution without GroupLens' permission"
+
+
+def grouplens_archive(name: str, known_hash: str, size: int) -> Archive:
+    """The MovieLens archive `<name>.zip` on files.grouplens.org (`size`: the
+    Content-Length it serves)."""
+    return Archive(url=f"https://files.grouplens.org/datasets/movielens/{name}.zip", filename=f"{name}.zip",
+                   known_hash=known_hash, size=size)
+
+
 ML_100K = DatasetSpec(
     name="ml-100k",
     label="ML-100K",
     reader=read_ml100k,
     rules=lambda mode: Rules(min_interactions=2, dedupe=mode == "correct"),
-    files=(
-        RawFile(
-            "u.data",
-            sha256="06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
-            size=1_979_173,
-        ),
-    ),
-    archive=Archive(
-        url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
-        filename="ml-100k.zip",
-        known_hash="md5:0e33842e24a9c977be4e0107933c0723",
-        size=4_924_029,  # the Content-Length files.grouplens.org serves
-    ),
+    files=(RawFile("u.data", sha256="06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490", size=1_979_173),),
+    archive=grouplens_archive("ml-100k", known_hash="md5:0e33842e24a9c977be4e0107933c0723", size=4_924_029),
     homepage="https://grouplens.org/datasets/movielens/100k/",
-    licence="MovieLens licence: no redistribution without GroupLens' permission",
+    licence=MOVIELENS_LICENCE,
 )
 
 ML_1M = DatasetSpec(
@@ -129,21 +128,11 @@ ML_1M = DatasetSpec(
     rules=lambda mode: Rules(min_interactions=2, dedupe=mode == "correct",
                              user_index="raw-1" if mode == "paper" else "first"),
     cell_resources={"mem_mb": 6000, "runtime": 240},
-    files=(
-        RawFile(
-            "ratings.dat",
-            sha256="506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f",
-            size=24_594_131,
-        ),
-    ),
-    archive=Archive(
-        url="https://files.grouplens.org/datasets/movielens/ml-1m.zip",
-        filename="ml-1m.zip",
-        known_hash="sha256:a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
-        size=5_917_549,  # the Content-Length files.grouplens.org serves
-    ),
+    files=(RawFile("ratings.dat", sha256="506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f", size=24_594_131),),
+    archive=grouplens_archive("ml-1m", size=5_917_549,
+                              known_hash="sha256:a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"),
     homepage="https://grouplens.org/datasets/movielens/1m/",
-    licence="MovieLens licence: no redistribution without GroupLens' permission",
+    licence=MOVIELENS_LICENCE,
 )
 
 STEAM = DatasetSpec(
@@ -151,13 +140,7 @@ STEAM = DatasetSpec(
     label="Steam",
     reader=read_steam,
     rules=lambda mode: Rules(min_interactions=5, dedupe=True),
-    files=(
-        RawFile(
-            "steam-200k.csv",
-            sha256="2464a568e9b6b007d13d34e2e3a6c8de00e5e7443f4913155f365aaa328c2874",
-            size=8_958_107,
-        ),
-    ),
+    files=(RawFile("steam-200k.csv", sha256="2464a568e9b6b007d13d34e2e3a6c8de00e5e7443f4913155f365aaa328c2874", size=8_958_107),),
     archive=None,
     kaggle="tamber/steam-video-games",
     homepage="https://www.kaggle.com/datasets/tamber/steam-video-games",
