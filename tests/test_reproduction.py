@@ -124,7 +124,7 @@ UNTRAINED_HR10 = 0.10  # 10 of the 100 ranked items
 NEAR_UNTRAINED_HR10 = UNTRAINED_HR10 + 0.05
 
 
-@pytest.fixture(scope="module", params=["fig3", "fig3-steam"])
+@pytest.fixture(scope="module", params=["fig3", "fig3-steam", "fig3-ml-1m"])
 def fig3(repo_root, request):
     path = repo_root / "docs" / "reproduction" / request.param / "fig3.csv"
     if not path.exists():
