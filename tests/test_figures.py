@@ -42,3 +42,17 @@ def test_fig5_curves(tmp_path, fake_cells):
     assert "steam" not in notes(fig)[0][0] and "Steam; FedMF; 3 epochs" in notes(fig)[0][0]
     save_figure(fig, tmp_path / "g.png")
     assert (tmp_path / "g.png").stat().st_size > 10_000
+
+
+def test_fig3_keeps_names_no_registry_has(tmp_path, fake_cells):
+    """Results of an extension that is not loaded here (a defense, an attack, a dataset)
+    are drawn under their own names, after the registered ones, not dropped."""
+    paths = [fake_cells.write(tmp_path, "my-data", "none", "mean", 0)]
+    for attack in ("spattack-o-d", "my-attack"):
+        for defense in ("median", "my-defense"):
+            paths += [fake_cells.write(tmp_path, "my-data", attack, defense, r, hr10=0.1 * r) for r in (1, 3)]
+    fig = plot_fig3(fig3_data(paths))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["my-data · Spattack O-D", "my-data · my-attack"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["Median", "my-defense", "Clean (Mean)", "untrained"]
