@@ -82,3 +82,13 @@ def test_given_text_keeps_the_text_of_top_level_scalars():
 def test_only_local_references_are_followed():
     with pytest.raises(ValueError, match="local"):
         typed_by_schema({"a": "1"}, {"properties": {"a": {"$ref": "other.yaml#/x"}}})
+
+
+@pytest.mark.parametrize("text", ["null", "Null", "NULL", "~"])
+def test_null_where_the_schema_allows_it(text):
+    """`--config mirror=null` switches the mirror off, as `mirror: null` in a file does; a
+    string field that does not allow null keeps the text (an attack called 'null' stays)."""
+    assert typed_by_schema({"mirror": text, "reference_splits": text}, SCHEMA) == {"mirror": None,
+                                                                                  "reference_splits": None}
+    assert typed_by_schema({"experiments": {"table3": {"attacks": [text]}}}, SCHEMA)["experiments"] == {
+        "table3": {"attacks": [text]}}

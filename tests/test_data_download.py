@@ -304,3 +304,17 @@ def test_kaggle_download_that_never_ends_is_killed_past_the_archive_limit(tmp_pa
 def test_canonical_archives_have_a_known_size():
     for spec in (ML_100K, ML_1M):
         assert download.archive_limit(spec) == spec.archive.size > 0
+
+
+def test_a_dataset_without_a_download_source_says_where_its_file_goes(tmp_path):
+    """A dataset added by an extension, with neither archive nor kaggle: the advice is the
+    mirror and its DatasetSpec, not a download it does not have."""
+    (tmp_path / "mirror" / "tiny").mkdir(parents=True)
+    with pytest.raises(MissingRawFileError, match=r"x.data is not in the mirror folder .*Fix: put it at .*tiny/x.data "
+                                                  r"\(tiny has no download source in its DatasetSpec\)"):
+        fetch(TINY, tmp_path / "raw", mirror=tmp_path / "mirror")
+    with pytest.raises(MissingRawFileError, match=r"tiny: its DatasetSpec has no download source .*`mirror`"):
+        fetch(TINY, tmp_path / "raw")
+    (tmp_path / "mirror" / "tiny" / "x.data").write_bytes(b"not the file")
+    with pytest.raises(ChecksumError, match=r"the sha256 in its DatasetSpec must be that of your file"):
+        fetch(TINY, tmp_path / "raw", mirror=tmp_path / "mirror")

@@ -2,6 +2,7 @@
 defense, attack and dataset are each one extension file named in the config."""
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -56,6 +57,16 @@ experiments:
     md = (tmp_path / "results" / "tables" / "table3.md").read_text()
     assert "| Mean flip |" in md
     assert "ClipMed" in (tmp_path / "results" / "report" / "table3.rst").read_text()
+    summary = json.loads((tmp_path / "results/runs/ml-100k/fedmf/mean-flip/clipped_median/rho3/start0/seed0"
+                          / "summary.json").read_text())
+    assert set(summary["extensions"]) == {"my_defense.py", "my_attack.py"}
+
+    # editing an extension file reruns the cells built on its names, and only those
+    with open(tmp_path / "my_attack.py", "a") as f:
+        f.write("# edited\n")
+    planned = snakemake(repo_root, tmp_path, "-n", "table3")
+    assert "reason: Updated input files: my_attack.py" in planned and planned.count("rule train:") == 1
+    assert "attack=mean-flip, defense=clipped_median" in planned
 
 
 def test_a_new_dataset(repo_root, tmp_path):

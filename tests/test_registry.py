@@ -13,7 +13,7 @@ from spattack.attacks.spattack import SpattackOD
 from spattack.data import DATASETS
 from spattack.fedgnn import FedGNN
 from spattack.models import MODELS
-from spattack.registry import REGISTRIES, label, load_extensions, ordered
+from spattack.registry import ORIGINS, REGISTRIES, label, load_extensions, ordered
 from spattack.simulation import RunConfig, simulate
 from spattack.synthetic import synthetic_interactions
 
@@ -96,5 +96,36 @@ def test_extension_files_register_their_entries(tmp_path):
         assert len(loaded) == 1 and loaded[0].COUNT == 1
     finally:
         DEFENSES.pop("toy-median", None)
+        ORIGINS.pop(("defense", "toy-median"), None)
     with pytest.raises(FileNotFoundError, match="missing.py.*extensions"):
         load_extensions([tmp_path / "missing.py"])
+
+
+def test_an_attack_without_dense_rows_is_refused_on_fedgnn(data):
+    class ItemsOnly:
+        def __init__(self, ctx):
+            self.ctx = ctx
+
+        def uploads(self, epoch, benign, model):
+            return self.ctx.dense_rows(torch.zeros(self.ctx.n_items, self.ctx.dim))
+
+    cfg = RunConfig(model="fedgnn", attack="items-only", ratio=10, **FAST)
+    with pytest.raises(ValueError, match="ItemsOnly needs a dense_uploads"):
+        run(data, cfg, attack=ItemsOnly)
+    run(data, RunConfig(attack="items-only", ratio=10, **FAST), attack=ItemsOnly)  # FedMF: fine
+
+
+def test_an_extension_that_replaces_an_entry_is_named(tmp_path):
+    ext = tmp_path / "replace_mean.py"
+    ext.write_text("from spattack.aggregators import DEFENSES, DefenseSpec, median\n"
+                   "DEFENSES['mean'] = DefenseSpec(median, 'Mean?')\n")
+    original = DEFENSES["mean"]
+    try:
+        with pytest.warns(UserWarning, match="replaces the registered defense 'mean'"):
+            loaded = load_extensions([ext])
+        assert set(loaded) == {str(ext)} and len(loaded[str(ext)]) == 64
+        from spattack.registry import extension_files
+        assert extension_files(defense="mean", attack="none") == [str(ext)]
+    finally:
+        DEFENSES["mean"] = original
+        ORIGINS.pop(("defense", "mean"))

@@ -113,3 +113,10 @@ def test_registered_names_make_the_wildcard_constraints(repo_root, tmp_path):
     rc, out = dry_run(repo_root, tmp_path, "results/runs/ml-100k/fedmf/none/geomed/rho0/start0/seed0/metrics.csv",
                       "--config", "mirror=/nonexistent")
     assert rc != 0 and "MissingRuleException" in out or "No rule to produce" in out
+
+
+def test_a_pair_the_defense_refuses_stops_before_any_job(repo_root, tmp_path):
+    rc, out = dry_run(repo_root, tmp_path, "--config", "mirror=/nonexistent",
+                      "experiments={table3: {defense: krum, attacks: [none, spattack-o-s]}}")
+    assert rc != 0 and "Config error at experiments.table3: krum assumes a fixed number" in out
+    assert "rule train" not in out

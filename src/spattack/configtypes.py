@@ -47,8 +47,9 @@ def typed_by_schema(value: Any, schema: dict, root: dict | None = None) -> Any:
     `root`, by default `schema` itself), `properties`, `additionalProperties` and `items`.
     A string converts as Python reads it: to an integer with `int()` ('3', '-2', '1_000');
     to a number with `int()`, else `float()` (so '3' is the integer 3, and '2.5', '1e-3',
-    'nan' and 'inf' are floats). A string that does not convert is left as it is, for
-    validation to report."""
+    'nan' and 'inf' are floats). Where the schema allows null, YAML's spellings of null
+    ('null', 'Null', 'NULL', '~') become None (`--config mirror=null`). A string that does
+    not convert is left as it is, for validation to report."""
     root = schema if root is None else root
     schema = _resolve(schema, root)
     if isinstance(value, str):
@@ -77,6 +78,8 @@ def _resolve(schema: dict, root: dict) -> dict:
 
 def _as_number(text: str, types: str | list[str]) -> Any:
     types = [types] if isinstance(types, str) else types
+    if "null" in types and text in ("null", "Null", "NULL", "~"):
+        return None
     if "string" in types:
         return text
     readers = [int] if "integer" in types else []

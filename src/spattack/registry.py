@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 from .aggregators import DEFENSES
@@ -50,16 +51,25 @@ def ordered(kind: str, values) -> list:
     return known + sorted(present - set(known), key=str)
 
 
-def load_extensions(paths) -> None:
+# (kind, name) -> the extension file (as given) that registered or replaced that entry
+ORIGINS: dict[tuple[str, str], str] = {}
+
+
+def load_extensions(paths) -> dict[str, str]:
     """Import every extension file in `paths` (each once per process), so its registry
-    entries exist here. Raises FileNotFoundError naming a missing file and the config key."""
-    for path in paths or ():
-        path = Path(path).resolve()
+    entries exist here; returns {path as given: sha256 of its content}. Records which
+    file registered which names (`ORIGINS`) and warns when a file replaces an entry that
+    was there before. Raises FileNotFoundError naming a missing file and the config key."""
+    loaded = {}
+    for given in paths or ():
+        path = Path(given).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"extension file {path} (config `extensions`) does not exist")
+        loaded[str(given)] = hashlib.sha256(path.read_bytes()).hexdigest()
         module = f"spattack_extension_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
         if module in sys.modules:
             continue
+        before = {kind: dict(registry) for kind, registry in REGISTRIES.items()}
         spec = importlib.util.spec_from_file_location(module, path)
         sys.modules[module] = importlib.util.module_from_spec(spec)
         try:
@@ -67,3 +77,16 @@ def load_extensions(paths) -> None:
         except BaseException:
             del sys.modules[module]
             raise
+        for kind, registry in REGISTRIES.items():
+            for name, entry in registry.items():
+                if before[kind].get(name) is not entry:
+                    ORIGINS[(kind, name)] = str(given)
+                    if name in before[kind]:
+                        warnings.warn(f"extension file {given} replaces the registered {kind} {name!r}", stacklevel=2)
+    return loaded
+
+
+def extension_files(**names) -> list[str]:
+    """The extension files that registered any of the given names, e.g.
+    `extension_files(dataset="my-data", defense="mean")`: what a job on them depends on."""
+    return sorted({ORIGINS[(kind, name)] for kind, name in names.items() if (kind, name) in ORIGINS})

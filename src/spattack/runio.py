@@ -83,10 +83,11 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def start_job(sm) -> None:
+def start_job(sm) -> dict[str, str]:
     """Set up a workflow script's job (`sm`: the `snakemake` object Snakemake injects):
     its stderr and `logging` (INFO) go to its log, line by line, and the config's
-    extension files are loaded so their registry entries exist in this process."""
+    extension files are loaded so their registry entries exist in this process. Returns
+    {extension file: sha256} (`registry.load_extensions`)."""
     import logging
     import sys
 
@@ -94,4 +95,4 @@ def start_job(sm) -> None:
 
     sys.stderr = open(sm.log[0], "w", buffering=1)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    load_extensions(sm.config["extensions"])
+    return load_extensions(sm.config["extensions"])

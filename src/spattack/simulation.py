@@ -116,8 +116,10 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
     `AttackContext` (malicious clients then take part whatever `cfg.attack` says, from
     epoch `cfg.start` on, `cfg.ratio` percent of the benign count); `defense` a
     `DefenseSpec` or a bare aggregator `(items, grads, n_items, counts=None) -> (n_items,
-    d)`. The names in `cfg` then only label the run. Raises ValueError for an unknown name
-    or a (defense, attack) pair the defense refuses (`attacks.refusal`).
+    d)`. The names in `cfg` then only label the run. Raises ValueError for an unknown name,
+    for a (defense, attack) pair the defense refuses (`attacks.refusal`; checked when both
+    are given by name: an injected part declares nothing), and for an attack without
+    `dense_uploads` on a model with dense weights.
 
     Each epoch: all benign clients take their local step at once; from epoch
     `cfg.start` on, the attack appends its malicious rows; the server aggregates every
@@ -140,6 +142,10 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
     ctx = attack_context(data, cfg, model, device, defense, attacked=True if attack is not None else None)
     n_mal = ctx.n_malicious
     attack = make_attack(cfg.attack, ctx) if attack is None else _built(attack, "uploads", ctx)
+    if n_mal and ctx.dense_dim and not hasattr(attack, "dense_uploads"):
+        raise ValueError(f"{cfg.model} has dense weights, which every client uploads too: attack "
+                         f"{type(attack).__name__} needs a dense_uploads(epoch, benign_dense, model) method "
+                         f"(attacks module docstring)")
     params = defense.bind(f=n_mal if cfg.defense_f is None else cfg.defense_f, clip=cfg.grad_limit)
     aggregate_round = partial(aggregate_uploads, defense.aggregate, **params)
     evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed + 2000, device)

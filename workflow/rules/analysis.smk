@@ -5,6 +5,7 @@
 rule dataset_stats:
     """Statistics of the split (and of the other split mode), item degrees, power-law fit."""
     input:
+        extensions=extensions_of("dataset"),
         raw=f"{RESULTS}/raw/{{dataset}}",
         train=f"{RESULTS}/data/{{dataset}}/train.tsv",
         test=f"{RESULTS}/data/{{dataset}}/test.tsv",
@@ -26,6 +27,7 @@ rule dataset_stats:
 
 rule table2_build:
     input:
+        extensions=config["extensions"],
         stats=analysis_files("stats.json"),
         caption_template=caption_template("table2"),
     output:
@@ -52,6 +54,7 @@ rule table2:
 
 rule fig2c_build:
     input:
+        extensions=config["extensions"],
         stats=analysis_files("stats.json"),
         degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("fig2c"),
@@ -87,6 +90,7 @@ rule fig2c:
 
 rule prop2_build:
     input:
+        extensions=config["extensions"],
         stats=analysis_files("stats.json"),
         degrees=analysis_files("degrees.tsv"),
         caption_template=caption_template("prop2"),

@@ -17,7 +17,7 @@ try:
     from spattack.attacks import ATTACKS, refusal
     from spattack.configtypes import given_text, typed_by_schema
     from spattack.paperdata import paper_table
-    from spattack.registry import REGISTRIES, load_extensions, ordered
+    from spattack.registry import REGISTRIES, extension_files, load_extensions, ordered
 except ImportError as err:
     raise WorkflowError(
         f"The spattack package is not importable by the Python that runs Snakemake "
@@ -58,6 +58,21 @@ except jsonschema.ValidationError as err:
         f"`extensions`, docs/extending.md)."
     ) from None
 
+# A defense refuses some attacks (attacks.refusal): such a pair in a table or figure that
+# runs every pair it is given stops here, before any job. (Fig. 3 leaves them out.)
+_ex = config["experiments"]
+for _where, _defenses, _attacks in [
+    ("table3", [_ex["table3"]["defense"]], _ex["table3"]["attacks"]),
+    ("fig4", _ex["fig4"]["defenses"], _ex["fig4"]["attacks"]),
+    ("fig5", [_ex["fig5"]["defense"]], _ex["fig5"]["attacks"]),
+]:
+    for _defense in _defenses:
+        for _attack in _attacks:
+            if refusal(_defense, _attack):
+                raise WorkflowError(
+                    f"Config error at experiments.{_where}: {refusal(_defense, _attack)}"
+                )
+
 RESULTS = "results"
 DATASETS = config["datasets"]
 LOGS = f"{RESULTS}/logs"
@@ -78,6 +93,12 @@ wildcard_constraints:
     ratio=r"\d+(\.\d+)?",
     start=r"\d+",
     seed=r"\d+",
+
+
+def extensions_of(*kinds):
+    """Input function: the extension files that registered this job's names (its
+    wildcards of `kinds`), so that editing one reruns the jobs built on it."""
+    return lambda wc: extension_files(**{k: getattr(wc, k) for k in kinds})
 
 
 def cell_resource(name):

@@ -6,6 +6,8 @@ rule download:
 
     The source (mirror or URL) is read from the config by the script, not passed as
     params: where verified bytes came from must not make Snakemake redo every cell."""
+    input:
+        extensions=extensions_of("dataset"),
     output:
         directory(f"{RESULTS}/raw/{{dataset}}"),
     log:
@@ -19,6 +21,7 @@ rule download:
 rule split:
     """Leave-one-out split with 0-based ids (config split_mode: paper or correct)."""
     input:
+        extensions=extensions_of("dataset"),
         raw=f"{RESULTS}/raw/{{dataset}}",
     output:
         train=f"{RESULTS}/data/{{dataset}}/train.tsv",
@@ -40,6 +43,7 @@ if config["reference_splits"]:
     rule split_check:
         """Match rates of our splits against the authors' reference files."""
         input:
+            extensions=config["extensions"],
             splits=expand(
                 f"{RESULTS}/data/{{dataset}}/{{part}}.tsv",
                 dataset=DATASETS,

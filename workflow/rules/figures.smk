@@ -4,6 +4,7 @@
 
 rule table3_build:
     input:
+        extensions=config["extensions"],
         summaries=summaries(table3_cells()),
         metrics=table3_cells(),
         caption_template=caption_template("table3"),
@@ -34,6 +35,7 @@ rule table3:
 
 rule fig3_build:
     input:
+        extensions=config["extensions"],
         metrics=fig3_cells(),
         summaries=summaries(fig3_cells()),
         caption_template=caption_template("fig3"),
@@ -74,6 +76,7 @@ rule fig3:
 
 rule fig4_build:
     input:
+        extensions=config["extensions"],
         metrics=fig4_cells(),
         summaries=summaries(fig4_cells()),
         caption_template=caption_template("fig4"),
@@ -102,6 +105,7 @@ rule fig4:
 
 rule fig5_build:
     input:
+        extensions=config["extensions"],
         metrics=fig5_cells(),
         summaries=summaries(fig5_cells()),
         caption_template=caption_template("fig5"),

@@ -3,6 +3,7 @@
 
 rule train:
     input:
+        extensions=extensions_of("dataset", "model", "attack", "defense"),
         split=f"{RESULTS}/data/{{dataset}}/train.tsv",
     output:
         metrics=f"{RESULTS}/runs/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}/metrics.csv",

@@ -7,7 +7,7 @@ from spattack.runio import start_job, write_result
 from spattack.simulation import RunConfig, simulate
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-start_job(sm)
+extensions = start_job(sm)
 hyper = sm.params.hyper
 cfg = RunConfig(
     model=sm.wildcards.model,
@@ -24,6 +24,8 @@ cfg = RunConfig(
 data = Interactions.load(sm.input.split.rsplit("/", 1)[0])
 result = simulate(data, cfg)
 result.summary = {"dataset": sm.wildcards.dataset, **result.summary}
+if extensions:  # which code the names came from, beside code_version
+    result.summary["extensions"] = extensions
 write_result(result, sm.output.metrics, sm.output.summary)
 final = result.summary["final"]
 print(f"{result.summary['status']}: epoch {final['epoch']} hr10={final['hr10']:.4f} ndcg10={final['ndcg10']:.4f} "

@@ -178,8 +178,9 @@ def _check(raw: RawFile, digest: Digest, source: str) -> None:
     raise ChecksumError(
         f"checksum mismatch for {raw.name} from {source}: expected sha256 {raw.sha256}, "
         f"got {digest.sha256}.{size_note} Fix: replace {source} with a genuine copy of {raw.name} "
-        f"(see shared/data/PROVENANCE.md for the expected file), or remove it so the canonical "
-        f"source is used."
+        f"(the paper's datasets: see shared/data/PROVENANCE.md; your own: the sha256 in its "
+        f"DatasetSpec must be that of your file, `sha256sum {raw.name}`), or remove it so the "
+        f"canonical source is used, where the dataset has one."
     )
 
 
@@ -351,10 +352,12 @@ def _from_mirror(spec: DatasetSpec, raw: RawFile, mirror: Path, dest: Path) -> F
     if partial:
         extra = (f" ({', '.join(partial)} there is a partial file, never used for experiments; the "
                  f"complete {raw.name} is needed.)")
+    source = (f", or set `mirror: null` to download {spec.archive.url}" if spec.archive
+              else ", or set `mirror: null` to download it" if spec.kaggle
+              else f" ({spec.name} has no download source in its DatasetSpec)")
     raise MissingRawFileError(
         f"{spec.name}: {raw.name} is not in the mirror folder {folder}.{extra} "
-        f"Fix: put it at {_where_to_put(spec, raw, mirror)}, or set `mirror: null` to download "
-        f"{spec.archive.url if spec.archive else 'it'}."
+        f"Fix: put it at {_where_to_put(spec, raw, mirror)}{source}."
     )
 
 
@@ -495,10 +498,14 @@ def _download(spec: DatasetSpec, raw: RawFile, dest: Path, steam_url: str | None
                          raw.size if raw.size is not None else archive_limit(spec))
         with open(path, "rb") as fh:
             return _write_verified(_read_chunks(fh), dest / raw.name, raw, steam_url)
-    if spec.kaggle is not None:
-        fetched = _steam_via_kaggle(spec, raw, dest)
-        if fetched is not None:
-            return fetched
+    if spec.kaggle is None:
+        raise MissingRawFileError(
+            f"{spec.name}: its DatasetSpec has no download source (no `archive`, no `kaggle`). "
+            f"Fix: put {raw.name} at {_where_to_put(spec, raw, None)} and set the config key "
+            f"`mirror` to that folder's parent, or give the DatasetSpec an `archive`.")
+    fetched = _steam_via_kaggle(spec, raw, dest)
+    if fetched is not None:
+        return fetched
     raise MissingRawFileError(
         f"{spec.name}: there is no public direct download for {raw.name} (Kaggle dataset "
         f"{spec.kaggle}, {spec.homepage}, needs a login). Fix: download it yourself and put "
