@@ -38,11 +38,6 @@ def label(name, short: bool = False) -> str:
     return str(name)
 
 
-def names(kind: str) -> list[str]:
-    """The registered names of `kind` (dataset, model, attack, defense), in order."""
-    return list(REGISTRIES[kind])
-
-
 def ordered(kind: str, values) -> list:
     """The distinct `values` (names of `kind`) in registry order, then any unregistered
     ones sorted: tables and figures keep every name they are given."""

@@ -139,7 +139,7 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
     if model is None:
         model = MODELS.entry(cfg.model).factory
     model = _built(model, "client_step", data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, cfg.seed, device)
-    ctx = attack_context(data, cfg, model, device, defense, attacked=True if attack is not None else None)
+    ctx = attack_context(data, cfg, model, device, defense, attacked=attack is not None or cfg.attack != "none")
     n_mal = ctx.n_malicious
     attack = make_attack(cfg.attack, ctx) if attack is None else _built(attack, "uploads", ctx)
     if n_mal and ctx.dense_dim and not hasattr(attack, "dense_uploads"):

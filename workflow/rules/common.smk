@@ -66,12 +66,8 @@ for _where, _defenses, _attacks in [
     ("fig4", _ex["fig4"]["defenses"], _ex["fig4"]["attacks"]),
     ("fig5", [_ex["fig5"]["defense"]], _ex["fig5"]["attacks"]),
 ]:
-    for _defense in _defenses:
-        for _attack in _attacks:
-            if refusal(_defense, _attack):
-                raise WorkflowError(
-                    f"Config error at experiments.{_where}: {refusal(_defense, _attack)}"
-                )
+    for _reason in filter(None, (refusal(d, a) for d in _defenses for a in _attacks)):
+        raise WorkflowError(f"Config error at experiments.{_where}: {_reason}")
 
 RESULTS = "results"
 DATASETS = config["datasets"]
