@@ -3,12 +3,16 @@
     python benchmarks/bench_aggregators.py --dataset-shape ml-100k --threads 2 --repeat 5
     python benchmarks/bench_aggregators.py --items 3706 --rows 2000000 --max-count 6000
     python benchmarks/bench_aggregators.py --dataset-shape steam --attackers 662 --no-loop
+    python benchmarks/bench_aggregators.py --dataset-shape ml-100k --aggregators \
+        multi_krum,bulyan,geometric_median,centered_clipping,nnm_median,nnm_krum
 
 Uploads come from the leave-one-out split in results/data/<shape> when it exists (every
 user uploads its positives plus as many uniform negatives), else from a synthetic
 power-law item degree distribution with the dataset's number of items, rows and largest
 item count. Prints a Markdown table: median seconds over the repeats, and the largest
-|vectorised - loop| difference as a check that both compute the same thing.
+|vectorised - loop| difference as a check that both compute the same thing. By default
+the paper's five defenses; --aggregators names any with a loop version in
+loop_aggregators.py.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from loop_aggregators import loop_aggregate  # noqa: E402
+from loop_aggregators import LOOP_AGGREGATORS, loop_aggregate  # noqa: E402
 
 from spattack.aggregators import DEFENSES, aggregate  # noqa: E402
 
@@ -85,7 +89,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--loop-repeat", type=int, default=1, help="repeats of the (slow) loop baseline")
     p.add_argument("--no-loop", action="store_true", help="skip the loop baseline")
-    p.add_argument("--aggregators", default=",".join(DEFENSES))
+    p.add_argument("--aggregators", default="mean,median,trimmed_mean,krum,norm",
+                   help=f"comma-separated, of: {','.join(LOOP_AGGREGATORS)}")
     p.add_argument("--data-root", default="results/data")
     p.add_argument("--attackers", type=int, default=0,
                    help="append one random row per item sent by this many attackers (a row with that count), as "

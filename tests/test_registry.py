@@ -29,7 +29,8 @@ def test_every_entry_has_a_label_and_the_paper_names():
     for registry in REGISTRIES.values():
         for name, entry in registry.items():
             assert entry.label and label(name) == entry.label, name
-    assert {"mean", "median", "trimmed_mean", "krum", "norm"} == set(DEFENSES)
+    assert {"mean", "median", "trimmed_mean", "krum", "norm", "multi_krum", "bulyan", "geometric_median",
+            "centered_clipping", "nnm_median", "nnm_krum", "head_reputation"} == set(DEFENSES)
     assert {"fedmf", "fedgnn"} == set(MODELS) and {"ml-100k", "ml-1m", "steam"} == set(DATASETS)
     assert label("spattack-o-d") == "Spattack O-D" and label("spattack-o-d", short=True) == "O-D"
     assert label("trimmed_mean") == "TrimM" and label("ml-1m") == "ML-1M" and label("fedgnn") == "FedGNN"
@@ -44,8 +45,9 @@ def test_fixed_f_defenses_refuse_exactly_the_sparse_attacks():
     for d, spec in DEFENSES.items():
         for a, attack in ATTACKS.items():
             assert (refusal(d, a) is not None) == (spec.fixed_f and attack.sparse), (d, a)
-    assert {a for a, s in ATTACKS.items() if s.sparse} == {"spattack-o-s", "spattack-l-s"}
-    assert {d for d, s in DEFENSES.items() if s.fixed_f} == {"trimmed_mean", "krum"}
+    assert {a for a, s in ATTACKS.items() if s.sparse} == {"spattack-o-s", "spattack-l-s", "evade-o", "evade-l"}
+    assert {d for d, s in DEFENSES.items() if s.fixed_f} == {"trimmed_mean", "krum", "multi_krum", "bulyan",
+                                                             "nnm_median", "nnm_krum"}
 
 
 def test_defense_params_come_from_the_run():

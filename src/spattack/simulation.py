@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .aggregators import DEFENSES, DefenseSpec, aggregate_uploads
+from .aggregators import DEFENSES, DefenseSpec
 from .attacks import Attack, AttackContext, make_attack
 from .device import keep_freed_memory, make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
@@ -146,8 +146,8 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
         raise ValueError(f"{cfg.model} has dense weights, which every client uploads too: attack "
                          f"{type(attack).__name__} needs a dense_uploads(epoch, benign_dense, model) method "
                          f"(attacks module docstring)")
-    params = defense.bind(f=n_mal if cfg.defense_f is None else cfg.defense_f, clip=cfg.grad_limit)
-    aggregate_round = partial(aggregate_uploads, defense.aggregate, **params)
+    quantities = {"f": n_mal if cfg.defense_f is None else cfg.defense_f, "clip": cfg.grad_limit}
+    aggregate_items, aggregate_dense = defense.for_run(**quantities), defense.for_run(**quantities)
     evaluator = Evaluator(data, cfg.eval_negatives, cfg.seed + 2000, device)
     times = EpochTimes()
     clock = partial(_timed, times, device=device)
@@ -171,9 +171,9 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
                     if dense is not None:
                         dense = SparseUpdates.concat(dense, attack.dense_uploads(epoch, dense, model))
             with clock("aggregate"):
-                model.server_step(aggregate_round(uploads, data.n_items))
+                model.server_step(aggregate_items(uploads, data.n_items))
                 if dense is not None:
-                    model.dense_step(aggregate_round(dense, 1)[0])
+                    model.dense_step(aggregate_dense(dense, 1)[0])
             times.epochs += 1
             if not (torch.isfinite(model.item_emb).all() and torch.isfinite(model.user_emb).all()
                     and (dense is None or torch.isfinite(model.dense).all())):

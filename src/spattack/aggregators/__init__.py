@@ -14,9 +14,9 @@ Definitions (n_j = rows of item j in the expanded batch, after dropping non-fini
 
 - An item with no row gets a zero row.
 - Non-finite input: `mean` uses every row, so a NaN/inf row makes its item non-finite
-  (the training loop detects the divergence). The robust aggregators (`median`,
-  `trimmed_mean`, `krum`, `norm`) first drop every row holding any NaN or +-inf value;
-  an item whose rows are all dropped gets a zero row. They never output NaN.
+  (the training loop detects the divergence). The robust aggregators (all the others)
+  first drop every row holding any NaN or +-inf value; an item whose rows are all
+  dropped gets a zero row. They never output NaN.
 - `median`: coordinate-wise; mean of the two middle values for even n_j.
 - `trimmed_mean(f)`: per coordinate, drop the f values farthest from the coordinate's
   median and average the n_j - f others. Of two values equally far from the median, the
@@ -31,6 +31,28 @@ Definitions (n_j = rows of item j in the expanded batch, after dropping non-fini
   matrix of the item's distinct rows after centring on their mean and scaling by a power
   of two (which cannot overflow); copies of a row count at distance 0, each once.
 - `norm(clip=1.0)`: every row is scaled to L2 norm <= clip, then averaged.
+- `multi_krum(f)` (Blanchard et al., NeurIPS 2017): the mean of the k = n_j - f rows of
+  lowest Krum score (`krum`'s score and neighbour rule), k clamped to [1, n_j]; equal
+  scores in upload order, copies of a row at its place. k = 1 gives `krum`'s row.
+- `bulyan(f)` (El Mhamdi et al., ICML 2018): when n_j >= 4f + 3, theta = n_j - 2f rows
+  are selected by repeated Krum (the remaining row of lowest score, `krum`'s rule on
+  the remaining count, leaves one copy at a time; ties to the earliest upload), then per
+  coordinate the beta = theta - 2f selected values closest to their median are averaged
+  (`trimmed_mean` with 2f on the selection). When n_j < 4f + 3: the coordinate-wise
+  median of the item's rows.
+- `geometric_median` (RFA, Pillutla et al., IEEE TSP 2022): 8 smoothed Weiszfeld steps
+  from the mean, v <- sum b_i x_i / sum b_i with b_i = 1 / max(nu, |v - x_i|) per copy,
+  nu = 1e-6 times the mean distance of the rows to their mean.
+- `centered_clipping(clip=1.0)` (Karimireddy et al., ICML 2021): from the coordinate-
+  wise median (stateless: the original starts from the last round's momentum), 3 times
+  v <- v + mean_i clip(x_i - v, tau), clip scaling to L2 norm <= tau = `clip`. As a
+  defense, tau is the run's grad_limit; since it takes `clip`, attacks that model the
+  server's view clip the benign rows to grad_limit, as for `norm` (`DefenseSpec`).
+- `nnm_median(f)`, `nnm_krum(f)` (Allouah et al., AISTATS 2023): nearest-neighbour
+  mixing, then `median` / `krum(f)` on the mixed rows: every row is replaced by the
+  mean of its k = n_j - f nearest rows (itself included, squared L2, k clamped to
+  [1, n_j], equal distances in upload order). `mixing.nnm(base)` composes it with any
+  aggregator.
 
 A new defense is a function `(items, grads, n_items, counts=None, **params) ->
 (n_items, d)` and one `DefenseSpec` entry in `DEFENSES` (docs/extending.md).
@@ -47,7 +69,11 @@ from ..named import Registry
 from ..updates import SparseUpdates
 from .groups import finite_mask
 from .distance import krum, krum_neighbours
+from .iterative import centered_clipping, geometric_median
+from .mixing import nnm, nnm_krum, nnm_median
 from .order import median, trimmed_mean
+from .reputation import HeadEvidenceReputation
+from .selection import bulyan, multi_krum
 
 
 def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grads: torch.Tensor, n_items: int,
@@ -58,9 +84,18 @@ def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grad
     items: int64 (n_rows,), grads: float (n_rows, d), counts: int64 (n_rows,) >= 1, the
     multiplicity of every row (None: ones). Returns (n_items, d) on the device and in the
     dtype of `grads`. `params` go to the aggregator: `f` for trimmed_mean and krum,
-    `clip` for norm. Raises ValueError for an unknown name or counts below one.
+    `clip` for norm, `clients` for defenses that look at senders (`DefenseSpec.params`).
+    A registered stateful defense aggregates this batch as its first round. Raises
+    ValueError for an unknown name, counts below one, or missing senders.
     """
-    aggregator = DEFENSES.entry(name).aggregate if isinstance(name, str) else name
+    if isinstance(name, str):
+        spec = DEFENSES.entry(name)
+        if "clients" in spec.params and "clients" not in params:
+            raise ValueError(f"defense {name} looks at who sent each row: pass clients= (int64, one sender per "
+                             f"upload, SparseUpdates.clients) or use aggregate_uploads")
+        aggregator = spec.aggregate() if spec.stateful else spec.aggregate
+    else:
+        aggregator = name
     if counts is not None:
         if counts.shape != items.shape:
             raise ValueError(f"counts has shape {tuple(counts.shape)}, items {tuple(items.shape)}; give one count per row")
@@ -70,7 +105,10 @@ def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grad
 
 
 def aggregate_uploads(name: str | Callable[..., torch.Tensor], uploads: SparseUpdates, n_items: int, **params) -> torch.Tensor:
-    """`aggregate` on a round's batch (its items, gradients and multiplicities)."""
+    """`aggregate` on a round's batch (its items, gradients, multiplicities and, for a
+    registered defense that takes them, its senders)."""
+    if isinstance(name, str) and "clients" in DEFENSES.entry(name).params:
+        params = {"clients": uploads.clients, **params}
     return aggregate(name, uploads.items, uploads.grads, n_items, counts=uploads.counts, **params)
 
 
@@ -135,30 +173,53 @@ class DefenseSpec:
     """Everything about one registered defense (server-side aggregator).
 
     aggregate: `(items, grads, n_items, counts=None, **params) -> (n_items, d)`, per item
-        over that item's rows, with the semantics of the module docstring.
+        over that item's rows, with the semantics of the module docstring; for a
+        `stateful` defense, a class whose instances are such functions.
     label: its name in tables and figures.
     params: which of the run's quantities it takes, by keyword: `f` = the number of
         malicious clients it assumes (RunConfig.defense_f, or the real count), `clip` =
-        the L2 bound RunConfig.grad_limit. A defense taking `clip` clips every row to it
-        before aggregating; attacks that model the server's view clip likewise.
+        the L2 bound RunConfig.grad_limit, `clients` = who sent each row (int64 (sum of
+        counts,), `SparseUpdates.clients`: row r's senders are clients[o_r : o_r +
+        counts[r]]). A defense taking `clip` clips every row to it before aggregating;
+        attacks that model the server's view clip likewise.
     fixed_f: assumes a fixed number f of malicious rows per item (paper, RQ2); it then
         refuses the sparse (-S) attacks, whose malicious rows per item vary.
+    stateful: keeps state from round to round (history, reputations): every run builds
+        one instance of `aggregate` per stream of rounds (`for_run`).
     """
 
     aggregate: Callable[..., torch.Tensor]
     label: str
     params: tuple[str, ...] = ()
     fixed_f: bool = False
+    stateful: bool = False
 
     def __post_init__(self):
-        unknown = set(self.params) - {"f", "clip"}
+        unknown = set(self.params) - {"f", "clip", "clients"}
         if unknown:
-            raise ValueError(f"DefenseSpec params {sorted(unknown)} unknown; a defense can take 'f' and 'clip'")
+            raise ValueError(f"DefenseSpec params {sorted(unknown)} unknown; a defense can take 'f', 'clip' "
+                             f"and 'clients'")
 
     def bind(self, f: int, clip: float) -> dict:
-        """The keyword parameters of `aggregate` for a run with these quantities."""
+        """The keyword parameters of `aggregate` for a run with these quantities (all but
+        `clients`, which come with each round's uploads)."""
         known = {"f": f, "clip": clip}
-        return {name: known[name] for name in self.params}
+        return {name: known[name] for name in self.params if name in known}
+
+    def for_run(self, f: int, clip: float) -> Callable[[SparseUpdates, int], torch.Tensor]:
+        """`(uploads, n_items) -> (n_items, d)`: the aggregator of one stream of rounds of a
+        run (a stateful defense's state lives in it; a run with dense weights builds a
+        second one for the dense rows)."""
+        aggregator = self.aggregate() if self.stateful else self.aggregate
+        params = self.bind(f, clip)
+        takes_clients = "clients" in self.params
+
+        def aggregate_round(uploads: SparseUpdates, n_items: int) -> torch.Tensor:
+            senders = {"clients": uploads.clients} if takes_clients else {}
+            return aggregate(aggregator, uploads.items, uploads.grads, n_items, counts=uploads.counts,
+                             **params, **senders)
+
+        return aggregate_round
 
 
 DEFENSES: Registry = Registry("defense (aggregator)", {
@@ -167,8 +228,16 @@ DEFENSES: Registry = Registry("defense (aggregator)", {
     "trimmed_mean": DefenseSpec(trimmed_mean, "TrimM", params=("f",), fixed_f=True),
     "krum": DefenseSpec(krum, "Krum", params=("f",), fixed_f=True),
     "norm": DefenseSpec(norm, "Norm", params=("clip",)),
+    "multi_krum": DefenseSpec(multi_krum, "Multi-Krum", params=("f",), fixed_f=True),
+    "bulyan": DefenseSpec(bulyan, "Bulyan", params=("f",), fixed_f=True),
+    "geometric_median": DefenseSpec(geometric_median, "GeoMed"),
+    "centered_clipping": DefenseSpec(centered_clipping, "CClip", params=("clip",)),
+    "nnm_median": DefenseSpec(nnm_median, "NNM+Median", params=("f",), fixed_f=True),
+    "nnm_krum": DefenseSpec(nnm_krum, "NNM+Krum", params=("f",), fixed_f=True),
+    "head_reputation": DefenseSpec(HeadEvidenceReputation, "HeadRep", params=("clients",), stateful=True),
 })
 
 
-__all__ = ["DEFENSES", "DefenseSpec", "aggregate", "aggregate_uploads", "clip_rows", "krum",
-           "krum_neighbours", "mean", "median", "norm", "trimmed_mean"]
+__all__ = ["DEFENSES", "DefenseSpec", "HeadEvidenceReputation", "aggregate", "aggregate_uploads", "bulyan", "centered_clipping", "clip_rows",
+           "geometric_median", "krum", "krum_neighbours", "mean", "median", "multi_krum", "nnm", "nnm_krum",
+           "nnm_median", "norm", "trimmed_mean"]

@@ -56,11 +56,12 @@ def krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
 
 
 def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: torch.Tensor,
-                f: int) -> torch.Tensor:
+                f: int, every_row: bool = False) -> torch.Tensor:
     """(b, Q) Krum score of every distinct row of a zero-padded (b, Q, d) block whose
     first `n_plain` columns are plain rows and the others heavy ones; `weight` (b, Q) the
     multiplicities (0 on padding), `totals` (b,) the expanded rows per item. Padding, and
-    rows that provably do not have their item's lowest score, score inf.
+    rows that provably do not have their item's lowest score, score inf; with
+    `every_row`, every real row gets its exact score (Multi-Krum ranks them all).
 
     Row i's multiset M_i holds its distance to every row, each counted by multiplicity
     (its own copies at 0). With m neighbours and t the (N - m)-th largest of M_i (N =
@@ -76,7 +77,11 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
         score[everyone] = _sum_to_all(xe, (xe * xe).sum(2), weight[everyone])
     nearest = torch.nonzero(~everyone).squeeze(1)
     if nearest.numel():
-        score[nearest] = _nearest_sums(_Space.of(x[nearest], weight[nearest], n_plain, totals[nearest], m[nearest]))
+        space = _Space.of(x[nearest], weight[nearest], n_plain, totals[nearest], m[nearest])
+        if every_row:
+            score[nearest] = _exact_sums(space, torch.arange(x.shape[1], device=x.device).expand(nearest.numel(), -1))[0]
+        else:
+            score[nearest] = _nearest_sums(space)
     return score.masked_fill_(~valid, torch.inf)
 
 

@@ -119,6 +119,7 @@ class NoAttack:
 from .data_poisoning import FedAttack, FedAttackDense, LabelFlip, LabelFlipDense  # noqa: E402
 from .model_poisoning import LIE, Cluster, Fang, FangFull, Gaussian  # noqa: E402
 from .spattack import InfAttack, NonFinite, SpattackLD, SpattackLS, SpattackOD, SpattackOS  # noqa: E402
+from .adaptive import EvadeL, EvadeO  # noqa: E402
 
 @dataclass(frozen=True)
 class AttackSpec:
@@ -159,6 +160,8 @@ ATTACKS: Registry = Registry("attack", {
     "spattack-o-s": AttackSpec(SpattackOS, "Spattack O-S", short_label="O-S", sparse=True, omniscient=True),
     "spattack-l-d": AttackSpec(SpattackLD, "Spattack L-D", short_label="L-D"),
     "spattack-l-s": AttackSpec(SpattackLS, "Spattack L-S", short_label="L-S", sparse=True),
+    "evade-o": AttackSpec(EvadeO, "Evade-O (adaptive)", short_label="Evade-O", sparse=True, omniscient=True),
+    "evade-l": AttackSpec(EvadeL, "Evade-L (adaptive)", short_label="Evade-L", sparse=True),
     "nan": AttackSpec(NonFinite, "NaN rows"),
     "inf": AttackSpec(InfAttack, "inf rows"),
 })

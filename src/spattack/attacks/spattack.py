@@ -54,7 +54,7 @@ class Spattack:
             self.counts = torch.full_like(self.items, ctx.n_malicious)
             self.senders = lambda: ctx.malicious_ids.repeat(ctx.n_items)
         else:  # the attackers that chose an item upload one row for it, with their number
-            self.targets = targets = popularity_targets(ctx, gen)
+            self.targets = targets = self.choose_targets(ctx, gen)
             attacker = ctx.malicious_ids.repeat_interleave(targets.shape[1])
             by_item = torch.argsort(targets.reshape(-1), stable=True)
             self.items, self.counts = torch.unique(targets, return_counts=True)
@@ -68,9 +68,12 @@ class Spattack:
             if ctx.dense_dim:
                 self.dense_noise = torch.randn(ctx.dense_dim, generator=ctx.generator(salt=2)).to(ctx.device)
 
+    choose_targets = staticmethod(popularity_targets)
+    item_sums = staticmethod(benign_item_sums)
+
     def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
         if self.omniscient:
-            per_item = -benign_item_sums(benign, self.ctx) / self.attackers_per_item
+            per_item = -self.item_sums(benign, self.ctx) / self.attackers_per_item
         else:
             per_item = self.noise
         return SparseUpdates(self.senders, self.items, per_item[self.items].to(benign.grads.dtype), self.counts)
