@@ -120,3 +120,26 @@ def test_a_pair_the_defense_refuses_stops_before_any_job(repo_root, tmp_path):
                       "experiments={table3: {defense: krum, attacks: [none, spattack-o-s]}}")
     assert rc != 0 and "Config error at experiments.table3: krum assumes a fixed number" in out
     assert "rule train" not in out
+
+
+def test_the_schema_defaults_of_the_defense_benchmark_are_config_yamls(repo_root, paper_config):
+    config = copy.deepcopy(paper_config)
+    given = config["experiments"].pop("defenses")
+    validate(config, str(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
+    assert config["experiments"]["defenses"] == given
+
+
+def test_the_defense_benchmark_runs_every_pair_but_the_refused(repo_root, tmp_path):
+    from spattack.attacks import refusal
+    bench = "{defenses: {datasets: [ml-100k], seeds: [0, 1], defenses: [mean, krum, head_reputation], " \
+            "attacks: [none, spattack-o-d, spattack-o-s, evade-o]}}"
+    rc, out = dry_run(repo_root, tmp_path, "defenses", "--config", "mirror=/nonexistent", f"experiments={bench}")
+    assert rc == 0, out[-3000:]
+    pairs = [(d, a) for d in ["mean", "krum", "head_reputation"] for a in ["none", "spattack-o-d", "spattack-o-s",
+                                                                          "evade-o"] if refusal(d, a) is None]
+    assert len(pairs) == 10
+    for d, a in pairs:
+        for seed in (0, 1):
+            assert f"results/runs/ml-100k/fedmf/{a}/{d}/rho{0 if a == 'none' else 5}/start0/seed{seed}/" in out
+    assert "fedmf/spattack-o-s/krum/" not in out and "fedmf/evade-o/krum/" not in out
+    assert "results/figures/defenses_ml-100k.png" in out

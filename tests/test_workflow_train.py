@@ -99,3 +99,20 @@ def test_nested_experiment_from_the_command_line(repo_root, tmp_path):
     out = proc.stdout + proc.stderr
     assert "results/runs/ml-100k/fedmf/spattack-o-d/mean/rho3/start0/seed0/metrics.csv" in out
     assert "results/runs/ml-100k/fedmf/fang/" not in out
+
+
+def test_defense_benchmark_end_to_end_with_report(repo_root, mirror, tmp_path):
+    bench = ("experiments={defenses: {datasets: [ml-100k], seeds: [0], defenses: [mean, head_reputation], "
+             "attacks: [none, spattack-o-d, evade-o]}}")
+    cfg = ["--config", f"mirror={mirror}", "datasets=[ml-100k]", "epochs=2", bench]
+    report = tmp_path / "report.html"
+    proc = snakemake(repo_root, tmp_path, "defenses", *cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    df = pd.read_csv(tmp_path / "results" / "tables" / "defenses.csv")
+    assert len(df) == 6 and set(df.defense) == {"mean", "head_reputation"} and (df.seeds == 1).all()
+    assert df.hr10_rel.notna().all() and (df[df.attack == "none"].hr10_rel == 1).all()
+    assert (tmp_path / "results" / "figures" / "defenses_ml-100k.png").stat().st_size > 1000
+    proc = snakemake(repo_root, tmp_path, "defenses", "--report", str(report), *cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = report.read_text()
+    assert "Defense benchmark" in html and "defenses_ml-100k.png" in html and "HeadRep" in html

@@ -200,3 +200,29 @@ def fig5_cells():
         [f5["ratio"]],
         f5["starts"],
     )
+
+
+def defenses_cells():
+    """Every defense against every attack it does not refuse, at one ratio, on the
+    benchmark's datasets and seeds (clean runs at ratio 0)."""
+    bench = config["experiments"]["defenses"]
+    out = []
+    for attack in bench["attacks"]:
+        defenses = [d for d in bench["defenses"] if refusal(d, attack) is None]
+        out += cells(
+            bench["datasets"],
+            [bench["model"]],
+            [attack],
+            defenses,
+            [bench["ratio"]],
+            seeds=bench["seeds"],
+        )
+    return out
+
+
+def defenses_figures(suffix):
+    """One heatmap per dataset of the defense benchmark."""
+    return expand(
+        f"{RESULTS}/figures/defenses_{{dataset}}.{suffix}",
+        dataset=config["experiments"]["defenses"]["datasets"],
+    )

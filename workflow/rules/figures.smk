@@ -130,3 +130,39 @@ rule fig5:
     """Fig. 5: convergence under attacks starting at different epochs."""
     input:
         rules.fig5_build.output,
+
+
+rule defenses_build:
+    input:
+        extensions=config["extensions"],
+        metrics=defenses_cells(),
+        summaries=summaries(defenses_cells()),
+        caption_template=caption_template("defenses"),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/defenses.csv",
+            caption=caption("defenses"),
+            category="Defense benchmark",
+        ),
+        md=f"{RESULTS}/tables/defenses.md",
+        pdf=defenses_figures("pdf"),
+        png=report(
+            defenses_figures("png"),
+            caption=caption("defenses"),
+            category="Defense benchmark",
+        ),
+        caption=f"{RESULTS}/report/defenses.rst",
+    log:
+        f"{LOGS}/defenses.log",
+    conda:
+        "../../envs/spattack.yaml"
+    params:
+        datasets=config["experiments"]["defenses"]["datasets"],
+    script:
+        "../scripts/defenses.py"
+
+
+rule defenses:
+    """Beyond the paper: every aggregator against every attack, heatmaps and a tidy CSV."""
+    input:
+        rules.defenses_build.output,
