@@ -18,7 +18,7 @@ def templates(repo_root):
 
 def test_every_caption_starts_with_what_its_numbers_come_from(templates):
     captions = {name: text for name, text in templates.items() if name != "workflow"}
-    assert set(captions) == {"table2", "fig2c", "prop2", "table3", "fig3", "fig4", "fig5"}
+    assert set(captions) == {"table2", "fig2c", "prop2", "table3", "fig3", "fig4", "fig5", "defenses"}
     for name, text in captions.items():
         names = Template(text).get_identifiers()
         assert text.startswith(("$runs\n", "$data\n")), name
