@@ -37,8 +37,9 @@ def defense_benchmark(summary_paths: list[str | Path]) -> pd.DataFrame:
 
 def plot_defense_heatmap(df: pd.DataFrame, dataset: str, note: str | None = None) -> plt.Figure:
     """Rows: defenses; columns: the clean run (its HR@10, a grey column of its own), then
-    every attack (final HR@10 / clean HR@10 of that defense, annotated; blank where the
-    defense refuses the attack or the cell was not run). `note` goes under the figure."""
+    every attack by its short label (final HR@10 / clean HR@10 of that defense, annotated;
+    blank where the defense refuses the attack or the cell was not run). `note` goes under
+    the figure."""
     part = df[df.dataset == dataset]
     defenses = ordered("defense", part.defense)
     attacks = [a for a in ordered("attack", part.attack) if a != "none"]
@@ -46,16 +47,18 @@ def plot_defense_heatmap(df: pd.DataFrame, dataset: str, note: str | None = None
                                                                                         columns=attacks)
     clean = part[part.attack == "none"].set_index("defense")["hr10_mean"].reindex(defenses)
     sns.set_theme(style="white", context="paper", font_scale=1.0)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(1.0 + 0.75 * (len(attacks) + 1), 0.9 + 0.42 * len(defenses)),
-                                      gridspec_kw={"width_ratios": [1, max(len(attacks), 1)], "wspace": 0.04})
-    sns.heatmap(clean.to_frame("Clean HR@10"), ax=left, annot=True, fmt=".3f", cmap="Greys", vmin=0, vmax=1,
+    height = 0.6 + 0.42 * len(defenses)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(1.6 + 0.62 * (len(attacks) + 1), height + 1.0),
+                                      gridspec_kw={"width_ratios": [1.3, max(len(attacks), 1)], "wspace": 0.04})
+    fig.subplots_adjust(bottom=1.0 / (height + 1.0), top=1 - 0.5 / (height + 1.0))
+    sns.heatmap(clean.to_frame("Clean\nHR@10"), ax=left, annot=True, fmt=".3f", cmap="Greys", vmin=0, vmax=2,
                 cbar=False, annot_kws={"fontsize": 7})
     left.set_yticklabels([label(d) for d in defenses], rotation=0)
     left.set_ylabel("")
     sns.heatmap(rel, ax=right, annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1.1, mask=rel.isna(),
-                cbar_kws={"label": "final HR@10 / clean HR@10 (same defense)"}, annot_kws={"fontsize": 7},
+                cbar_kws={"label": "final HR@10 / clean HR@10\n(same defense)"}, annot_kws={"fontsize": 7},
                 linewidths=0.3, linecolor="white")
-    right.set_xticklabels([label(a) for a in attacks], rotation=45, ha="right")
+    right.set_xticklabels([label(a, short=True) for a in attacks], rotation=45, ha="right")
     right.set_yticks([])
     right.set_ylabel("")
     right.set_xlabel("")
