@@ -1,4 +1,5 @@
-"""Copy a workflow target's outputs into docs/reproduction/<target>/ with their provenance.
+"""Copy a workflow target's outputs into docs/reproduction/<target>/ (or --dest/--folder)
+with their provenance.
 
     python scripts/export_reproduction.py table3 --command "snakemake --cores 2 table3 --config ..."
 
@@ -26,6 +27,7 @@ OUTPUTS = {
              "figures/fig3_ndcg10.png"],
     "fig4": ["tables/fig4.csv", "figures/fig4.pdf", "figures/fig4.png"],
     "fig5": ["tables/fig5.csv", "figures/fig5.pdf", "figures/fig5.png"],
+    "defenses": ["tables/defenses.csv", "tables/defenses.md", "figures/defenses_*.pdf", "figures/defenses_*.png"],
 }
 
 
@@ -41,14 +43,18 @@ def main() -> None:
     p.add_argument("--note", default="", help="anything else a reader must know about the run")
     p.add_argument("--results", default="results")
     p.add_argument("--dest", default="docs/reproduction")
+    p.add_argument("--folder", help="name of the folder under --dest (default: the target's; one target only)")
     args = p.parse_args()
+    if args.folder and len(args.targets) > 1:
+        p.error("--folder names the folder of one target")
     commit = args.commit or git("rev-parse", "HEAD")
     for target in args.targets:
-        dest = Path(args.dest) / target
+        dest = Path(args.dest) / (args.folder or target)
         dest.mkdir(parents=True, exist_ok=True)
-        for rel in OUTPUTS[target]:
-            with atomic_path(dest / Path(rel).name) as tmp:
-                shutil.copy2(Path(args.results) / rel, tmp)
+        files = [f for rel in OUTPUTS[target] for f in sorted(Path(args.results).glob(rel))]
+        for path in files:
+            with atomic_path(dest / path.name) as tmp:
+                shutil.copy2(path, tmp)
         config = git("show", f"{commit}:config.yaml") + "\n"
         atomic_write_text(
             dest / "PROVENANCE.md",
@@ -60,7 +66,7 @@ def main() -> None:
             "The files beside this one are the workflow's outputs, copied unchanged.\n"
             "`config.yaml` at that commit, with the command's `--config` overrides on top:\n\n"
             f"```yaml\n{config}```\n")
-        print(f"{target}: {len(OUTPUTS[target])} files -> {dest}")
+        print(f"{target}: {len(files)} files -> {dest}")
 
 
 if __name__ == "__main__":

@@ -146,8 +146,16 @@ def test_senders_are_required():
     items, grads, counts, _ = random_round(0)
     with pytest.raises(ValueError, match="clients"):
         aggregate("head_reputation", items, grads, 30, counts=counts)
-    with pytest.raises(ValueError, match="clients"):
+    with pytest.raises(ValueError, match="clients has 3 entries; it needs one sender per upload"):
         HeadEvidenceReputation()(items, grads, 30, counts, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="DefenseSpec"):  # as a bare aggregator in simulate()
+        HeadEvidenceReputation()(items, grads, 30, counts)
+
+
+def test_senders_may_be_a_list():
+    items, grads, counts, clients = random_round(1)
+    torch.testing.assert_close(HeadEvidenceReputation()(items, grads, 30, counts, clients.tolist()),
+                               HeadEvidenceReputation()(items, grads, 30, counts, clients))
 
 
 def test_a_stateful_defense_gets_its_own_state_per_stream():

@@ -134,7 +134,7 @@ def simulate(data: Interactions, cfg: RunConfig, progress: bool = True, *,
     started = time.perf_counter()
     if defense is None:
         defense = DEFENSES.entry(cfg.defense)
-    elif not isinstance(defense, DefenseSpec):
+    elif not isinstance(defense, DefenseSpec):  # a bare aggregator sees rows only, one instance for the run
         defense = DefenseSpec(defense, cfg.defense)
     if model is None:
         model = MODELS.entry(cfg.model).factory

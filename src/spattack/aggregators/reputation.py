@@ -64,9 +64,14 @@ class HeadEvidenceReputation:
     def __call__(self, items: torch.Tensor, grads: torch.Tensor, n_items: int,
                  counts: torch.Tensor | None = None, clients: torch.Tensor | None = None) -> torch.Tensor:
         weights = torch.ones_like(items) if counts is None else counts
-        if clients is None or clients.numel() != int(weights.sum()):
-            raise ValueError("head-evidence reputation needs clients=: one sender per upload "
-                             "(sum of counts entries, SparseUpdates.clients)")
+        if clients is None:
+            raise ValueError("head-evidence reputation needs clients=: one sender per upload (SparseUpdates.clients);"
+                             " in simulate(), give it as DefenseSpec(HeadEvidenceReputation, label, "
+                             "params=('clients',), stateful=True)")
+        clients = torch.as_tensor(clients, dtype=torch.long, device=items.device)
+        if clients.numel() != int(weights.sum()):
+            raise ValueError(f"clients has {clients.numel()} entries; it needs one sender per upload, "
+                             f"{int(weights.sum())} here (the sum of counts)")
         row_of = torch.arange(items.numel(), device=items.device).repeat_interleave(weights)
         self._grow(int(clients.max()) + 1 if clients.numel() else 0, grads)
         n_clients = self.z_weight.numel()

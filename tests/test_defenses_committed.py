@@ -1,0 +1,24 @@
+"""The defense benchmark's committed outputs (docs/defenses) hold what docs/defenses/README.md
+says of them: HeadRep's targets, and the paper's defenses breaking as in Fig. 3."""
+
+import pandas as pd
+import pytest
+
+SPATTACKS = ["spattack-o-d", "spattack-o-s", "spattack-l-d", "spattack-l-s"]
+
+
+@pytest.fixture(scope="module")
+def three_seeds(repo_root):
+    return pd.read_csv(repo_root / "docs" / "defenses" / "headrep-3seeds" / "defenses.csv").set_index(
+        ["dataset", "defense", "attack"])
+
+
+@pytest.mark.parametrize("dataset", ["ml-100k", "steam"])
+def test_headrep_keeps_clean_accuracy_and_holds_against_spattack(three_seeds, dataset):
+    df = three_seeds.loc[dataset]
+    assert (df.seeds == 3).all()
+    clean, mean_clean = df.loc[("head_reputation", "none"), "hr10_mean"], df.loc[("mean", "none"), "hr10_mean"]
+    assert clean >= 0.98 * mean_clean
+    for attack in SPATTACKS:
+        assert df.loc[("head_reputation", attack), "hr10_rel"] >= 0.8, attack
+        assert df.loc[("mean", attack), "hr10_rel"] < 0.4, attack  # what HeadRep is measured against
