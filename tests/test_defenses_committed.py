@@ -22,3 +22,10 @@ def test_headrep_keeps_clean_accuracy_and_holds_against_spattack(three_seeds, da
     for attack in SPATTACKS:
         assert df.loc[("head_reputation", attack), "hr10_rel"] >= 0.8, attack
         assert df.loc[("mean", attack), "hr10_rel"] < 0.4, attack  # what HeadRep is measured against
+
+
+def test_on_ml100k_spattack_o_d_breaks_every_aggregator_of_the_literature(repo_root):
+    grid = pd.read_csv(repo_root / "docs" / "defenses" / "grid-ml-100k" / "defenses.csv")
+    o_d = grid[grid.attack == "spattack-o-d"].set_index("defense").hr10_rel
+    assert len(o_d) == 9
+    assert (o_d.drop("head_reputation") < 0.35).all() and o_d["head_reputation"] >= 0.8
