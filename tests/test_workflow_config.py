@@ -143,3 +143,9 @@ def test_the_defense_benchmark_runs_every_pair_but_the_refused(repo_root, tmp_pa
             assert f"results/runs/ml-100k/fedmf/{a}/{d}/rho{0 if a == 'none' else 5}/start0/seed{seed}/" in out
     assert "fedmf/spattack-o-s/krum/" not in out and "fedmf/evade-o/krum/" not in out
     assert "results/figures/defenses_ml-100k.png" in out
+
+
+def test_the_defense_benchmark_needs_its_clean_runs(repo_root, tmp_path):
+    rc, out = dry_run(repo_root, tmp_path, "defenses", "--config", "mirror=/nonexistent",
+                      "experiments={defenses: {attacks: [spattack-o-d]}}")
+    assert rc != 0 and "Config error at experiments.defenses.attacks: add none" in out

@@ -68,6 +68,11 @@ for _where, _defenses, _attacks in [
 ]:
     for _reason in filter(None, (refusal(d, a) for d in _defenses for a in _attacks)):
         raise WorkflowError(f"Config error at experiments.{_where}: {_reason}")
+if "none" not in _ex["defenses"]["attacks"]:
+    raise WorkflowError(
+        "Config error at experiments.defenses.attacks: add none (the clean run); the "
+        "benchmark reports every attack relative to the clean run of the same defense."
+    )
 
 RESULTS = "results"
 DATASETS = config["datasets"]
