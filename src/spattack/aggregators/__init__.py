@@ -238,6 +238,6 @@ DEFENSES: Registry = Registry("defense (aggregator)", {
 })
 
 
-__all__ = ["DEFENSES", "DefenseSpec", "HeadEvidenceReputation", "aggregate", "aggregate_uploads", "bulyan", "centered_clipping", "clip_rows",
-           "geometric_median", "krum", "krum_neighbours", "mean", "median", "multi_krum", "nnm", "nnm_krum",
-           "nnm_median", "norm", "trimmed_mean"]
+__all__ = ["DEFENSES", "DefenseSpec", "HeadEvidenceReputation", "aggregate", "aggregate_uploads", "bulyan",
+           "centered_clipping", "clip_rows", "geometric_median", "krum", "krum_neighbours", "mean", "median",
+           "multi_krum", "nnm", "nnm_krum", "nnm_median", "norm", "trimmed_mean"]

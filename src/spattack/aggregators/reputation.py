@@ -46,6 +46,14 @@ import torch
 from .groups import finite_mask
 
 
+def client_votes(sent: torch.Tensor, quantile: float = 0.9) -> torch.Tensor:
+    """Step 1: (n_clients,) float64, each client's vote per upload, min(1, cap / s_c), from
+    s_c = sent (n_clients,) its uploads this round; cap = the `quantile` of s_c over the
+    clients that sent any (1 where s_c = 0)."""
+    cap = float(torch.quantile(sent[sent > 0].double(), quantile))
+    return (cap / sent.double()).clamp(max=1)
+
+
 class HeadEvidenceReputation:
     """One run's head-evidence reputation aggregator (stateful; see the module docstring).
 
@@ -86,10 +94,7 @@ class HeadEvidenceReputation:
             self.suspicious = bad | self._suspicious()
             return grads.new_zeros(n_items, grads.shape[1])
         dtype = grads.dtype
-        sent = torch.bincount(clients, minlength=n_clients)
-        busy = sent[sent > 0].double()
-        cap = float(torch.quantile(busy, self.quantile))
-        vote = (cap / sent[clients].to(torch.float64)).clamp(max=1)  # per upload
+        vote = client_votes(torch.bincount(clients, minlength=n_clients), self.quantile)[clients]  # per upload
 
         def per_row(values: torch.Tensor) -> torch.Tensor:  # summed over each row's senders
             return torch.zeros(items.numel(), dtype=torch.float64, device=items.device).index_add_(0, row_of, values)
@@ -98,7 +103,7 @@ class HeadEvidenceReputation:
         item_mass = torch.zeros(n_items, dtype=torch.float64, device=items.device).index_add_(0, items, mass)
         evidence = (item_mass >= float(torch.quantile(item_mass[item_mass > 0], self.quantile)))[items]
         norms = torch.linalg.vector_norm(grads, dim=1)
-        self._score(items, grads, norms, mass, evidence, clients, row_of, n_items)
+        self._score(items, grads, norms, mass, item_mass, evidence, clients, row_of, n_items)
         self.suspicious = bad | self._suspicious()
         trusted = per_row(vote * (~self.suspicious[clients]).double()).to(dtype)
         bound = self.budget * _weighted_median(norms[evidence], mass[evidence])
@@ -116,10 +121,9 @@ class HeadEvidenceReputation:
             self.z_sum = torch.cat([self.z_sum, self.z_sum.new_zeros(extra, 2)])
             self.z_weight = torch.cat([self.z_weight, self.z_weight.new_zeros(extra)])
 
-    def _score(self, items, grads, norms, mass, evidence, clients, row_of, n_items) -> None:
+    def _score(self, items, grads, norms, mass, item_mass, evidence, clients, row_of, n_items) -> None:
         ev_items, ev_grads, ev_mass, ev_norms = items[evidence], grads[evidence].double(), mass[evidence], norms[evidence]
         n = ev_items.numel()
-        item_mass = torch.zeros(n_items, dtype=torch.float64, device=items.device).index_add_(0, ev_items, ev_mass)
         centre = torch.zeros(n_items, grads.shape[1], dtype=torch.float64, device=items.device).index_add_(
             0, ev_items, ev_grads * ev_mass.unsqueeze(1))[ev_items]  # vote-weighted mean (up to a factor)
         denom = ev_norms.double() * torch.linalg.vector_norm(centre, dim=1)

@@ -23,32 +23,38 @@ from __future__ import annotations
 
 import torch
 
+from ..aggregators.reputation import client_votes
 from ..updates import SparseUpdates
 from .spattack import Spattack
 
 HEAD_SHARE = 0.1  # the most popular share of items the attackers leave alone
 
 
-def tail_targets(ctx, generator: torch.Generator) -> torch.Tensor:
-    """(n_malicious, m) items per attacker: the most popular items below the head share
-    first, round-robin."""
+def cardinality(ctx) -> tuple[int, torch.Tensor]:
+    """(m, items): how many items each attacker uploads, and the items it may target (all
+    but the HEAD_SHARE most popular), most popular first."""
     popularity = torch.as_tensor(ctx.popularity, dtype=torch.float64)
     order = torch.argsort(popularity, descending=True, stable=True)
     tail = order[int(HEAD_SHARE * ctx.n_items) + 1:]
-    m = max(1, min(2 * ctx.profile_size, tail.numel()))
+    return max(1, min(2 * ctx.profile_size, tail.numel())), tail
+
+
+def tail_targets(ctx, generator: torch.Generator) -> torch.Tensor:
+    """(n_malicious, m) items per attacker: the most popular items below the head share
+    first, round-robin."""
+    m, tail = cardinality(ctx)
     slots = torch.arange(ctx.n_malicious * m).view(ctx.n_malicious, m) % tail.numel()
     return tail[slots].to(ctx.device)
 
 
 def vote_weighted_sums(benign: SparseUpdates, ctx) -> torch.Tensor:
     """(n_items, dim) per item, the benign rows weighted by the votes the head-evidence
-    reputation gives their senders (`aggregators.reputation`)."""
+    reputation gives their senders (`reputation.client_votes`, the attackers' uploads
+    counted)."""
     clients = benign.clients
-    sent = torch.bincount(clients).double()
-    m = max(1, min(2 * ctx.profile_size, ctx.n_items))
-    everyone = torch.cat([sent[sent > 0], torch.full((ctx.n_malicious,), float(m), dtype=torch.float64)])
-    cap = float(torch.quantile(everyone, 0.9))
-    vote = (cap / sent[clients]).clamp(max=1)
+    m, _ = cardinality(ctx)
+    sent = torch.cat([torch.bincount(clients), torch.full((ctx.n_malicious,), m, device=clients.device)])
+    vote = client_votes(sent)[clients]
     row_vote = torch.zeros(len(benign), dtype=torch.float64, device=benign.items.device).index_add_(
         0, benign.row_of_upload(), vote)
     return torch.zeros(ctx.n_items, ctx.dim, dtype=benign.grads.dtype, device=benign.grads.device).index_add_(

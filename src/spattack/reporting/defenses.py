@@ -27,8 +27,7 @@ def defense_benchmark(summary_paths: list[str | Path]) -> pd.DataFrame:
     clean = wide[wide.attack == "none"].set_index(["dataset", "defense"])["hr10_mean"]
     wide["clean_hr10"] = clean.reindex(list(zip(wide.dataset, wide.defense))).to_numpy()
     wide["hr10_rel"] = wide.hr10_mean / wide.clean_hr10
-    rank = {kind: {n: i for i, n in enumerate(ordered(kind, wide[col]))}
-            for kind, col in (("dataset", "dataset"), ("defense", "defense"), ("attack", "attack"))}
+    rank = {kind: {n: i for i, n in enumerate(ordered(kind, wide[kind]))} for kind in ("dataset", "defense", "attack")}
     wide = wide.sort_values(["dataset", "defense", "attack"], key=lambda s: s.map(rank[s.name]), kind="stable")
     cols = ["dataset", "model", "defense", "attack", "ratio", "seeds", "hr10_mean", "hr10_std", "ndcg10_mean",
             "ndcg10_std", "clean_hr10", "hr10_rel", "status", *PROVENANCE_COLUMNS]
