@@ -19,8 +19,11 @@ uploads) and non-finite rows dropped (their senders are suspicious this round):
 2. Evidence items E: the items whose total mass is at least the `quantile` of the items'
    masses (those with rows): the items with the most independent support.
 3. Per row r of item j in E: alignment a_r = cos(g_r, C_j), C_j the mass-weighted mean of
-   j's rows (0 when either is zero), and size s_r = ln|g_r| - the mass-weighted mean of
-   ln|g| over j's rows (0 for a zero row).
+   j's rows clipped as in step 8 (0 when either is zero), and size s_r = ln|g_r| - the
+   mass-weighted median of ln|g| over j's rows (0 for a zero row). Clipping and the median
+   bound what one row can do to its item's reference: a huge row cannot turn the centre,
+   and a zero or tiny row cannot drag the typical size down so that its item's honest rows
+   look large.
 4. Per client c with evidence rows: A_c, S_c = the means of a_r, s_r over its uploads of
    them.
 5. Robust z-scores across those clients, one value per client: z_A = (A_c - med A) /
@@ -35,8 +38,9 @@ uploads) and non-finite rows dropped (their senders are suspicious this round):
    median of the evidence rows' norms; item j's result is the mean of its clipped rows,
    each weighted by the votes of its trusted senders (a zero row when none is left).
 
-Cost per round: index reductions over rows and uploads and two sorts of the uploads'
-numbers: a few times Mean's cost, far below a median's.
+Cost per round: index reductions over rows and uploads, two quantiles and three sorts of
+scalars (one per row or upload, never per coordinate): a few times Mean's cost, far below a
+coordinate-wise median's.
 """
 
 from __future__ import annotations
@@ -103,11 +107,11 @@ class HeadEvidenceReputation:
         item_mass = torch.zeros(n_items, dtype=torch.float64, device=items.device).index_add_(0, items, mass)
         evidence = (item_mass >= float(torch.quantile(item_mass[item_mass > 0], self.quantile)))[items]
         norms = torch.linalg.vector_norm(grads, dim=1)
-        self._score(items, grads, norms, mass, item_mass, evidence, clients, row_of, n_items)
-        self.suspicious = bad | self._suspicious()
-        trusted = per_row(vote * (~self.suspicious[clients]).double()).to(dtype)
         bound = self.budget * _weighted_median(norms[evidence], mass[evidence])
         rows = grads if bound <= 0 else grads * (bound / norms.clamp_min(bound)).unsqueeze(1)
+        self._score(items, rows, norms, mass, evidence, clients, row_of, n_items)
+        self.suspicious = bad | self._suspicious()
+        trusted = per_row(vote * (~self.suspicious[clients]).double()).to(dtype)
         out = grads.new_zeros(n_items, grads.shape[1]).index_add_(0, items, rows * trusted.unsqueeze(1))
         total = grads.new_zeros(n_items).index_add_(0, items, trusted)
         return out / total.clamp_min(torch.finfo(dtype).tiny).unsqueeze(1)
@@ -121,16 +125,15 @@ class HeadEvidenceReputation:
             self.z_sum = torch.cat([self.z_sum, self.z_sum.new_zeros(extra, 2)])
             self.z_weight = torch.cat([self.z_weight, self.z_weight.new_zeros(extra)])
 
-    def _score(self, items, grads, norms, mass, item_mass, evidence, clients, row_of, n_items) -> None:
-        ev_items, ev_grads, ev_mass, ev_norms = items[evidence], grads[evidence].double(), mass[evidence], norms[evidence]
+    def _score(self, items, clipped, norms, mass, evidence, clients, row_of, n_items) -> None:
+        ev_items, ev_rows, ev_mass, ev_norms = items[evidence], clipped[evidence].double(), mass[evidence], norms[evidence]
         n = ev_items.numel()
-        centre = torch.zeros(n_items, grads.shape[1], dtype=torch.float64, device=items.device).index_add_(
-            0, ev_items, ev_grads * ev_mass.unsqueeze(1))[ev_items]  # vote-weighted mean (up to a factor)
-        denom = ev_norms.double() * torch.linalg.vector_norm(centre, dim=1)
-        align = torch.where(denom > 0, (ev_grads * centre).sum(1) / denom.clamp_min(1e-300), 0)
+        centre = torch.zeros(n_items, clipped.shape[1], dtype=torch.float64, device=items.device).index_add_(
+            0, ev_items, ev_rows * ev_mass.unsqueeze(1))[ev_items]  # vote-weighted mean (up to a factor)
+        denom = torch.linalg.vector_norm(ev_rows, dim=1) * torch.linalg.vector_norm(centre, dim=1)
+        align = torch.where(denom > 0, (ev_rows * centre).sum(1) / denom.clamp_min(1e-300), 0)
         log_norm = torch.log(ev_norms.double().clamp_min(1e-300))
-        typical = torch.zeros(n_items, dtype=torch.float64, device=items.device).index_add_(
-            0, ev_items, log_norm * ev_mass) / item_mass.clamp_min(1e-300)
+        typical = item_weighted_median(ev_items, log_norm, ev_mass, n_items)
         size = torch.where(ev_norms > 0, log_norm - typical[ev_items], 0)
         # per client: the means over its evidence rows
         index = torch.full((items.numel(),), -1, dtype=torch.long, device=items.device)
@@ -158,6 +161,25 @@ class HeadEvidenceReputation:
         z = self.z_sum / self.z_weight.clamp_min(1e-300).unsqueeze(1)
         known = self.z_weight > 0
         return known & ((z[:, 0] < -self.threshold) | (z[:, 1] > self.threshold))
+
+
+def item_weighted_median(items: torch.Tensor, values: torch.Tensor, weights: torch.Tensor, n_items: int) -> torch.Tensor:
+    """(n_items,) float64: per item, the lower weighted median of its rows' `values` (the
+    first value, in increasing order, at which the item's cumulative weight reaches half its
+    total); 0 for items without rows. items int64 (n,), values and weights float64 (n,)."""
+    order = torch.argsort(values, stable=True)
+    order = order[torch.argsort(items[order], stable=True)]
+    at, cum = items[order], torch.cumsum(weights[order], 0)
+    end = torch.cumsum(torch.bincount(items, minlength=n_items), 0)  # one past each item's last row
+    cum0 = torch.cat([cum.new_zeros(1), cum])
+    before, total = cum0[end - torch.bincount(items, minlength=n_items)], cum0[end]
+    reached = torch.nonzero(2 * (cum - before[at]) >= total[at] - before[at]).view(-1)
+    first = torch.full((n_items,), values.numel(), dtype=torch.long, device=items.device).scatter_reduce_(
+        0, at[reached], reached, "amin")
+    out = torch.zeros(n_items, dtype=torch.float64, device=items.device)
+    has = first < values.numel()
+    out[has] = values[order][first[has]]
+    return out
 
 
 def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:
