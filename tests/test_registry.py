@@ -45,7 +45,7 @@ def test_fixed_f_defenses_refuse_exactly_the_sparse_attacks():
     for d, spec in DEFENSES.items():
         for a, attack in ATTACKS.items():
             assert (refusal(d, a) is not None) == (spec.fixed_f and attack.sparse), (d, a)
-    assert {a for a, s in ATTACKS.items() if s.sparse} == {"spattack-o-s", "spattack-l-s", "evade-o", "evade-l"}
+    assert {a for a, s in ATTACKS.items() if s.sparse} == {"spattack-o-s", "spattack-l-s", "evade-o", "evade-l", "evade-h"}
     assert {d for d, s in DEFENSES.items() if s.fixed_f} == {"trimmed_mean", "krum", "multi_krum", "bulyan",
                                                              "nnm_median", "nnm_krum"}
 

@@ -119,7 +119,7 @@ class NoAttack:
 from .data_poisoning import FedAttack, FedAttackDense, LabelFlip, LabelFlipDense  # noqa: E402
 from .model_poisoning import LIE, Cluster, Fang, FangFull, Gaussian  # noqa: E402
 from .spattack import InfAttack, NonFinite, SpattackLD, SpattackLS, SpattackOD, SpattackOS  # noqa: E402
-from .adaptive import EvadeL, EvadeO  # noqa: E402
+from .adaptive import EvadeH, EvadeL, EvadeO  # noqa: E402
 
 @dataclass(frozen=True)
 class AttackSpec:
@@ -162,6 +162,7 @@ ATTACKS: Registry = Registry("attack", {
     "spattack-l-s": AttackSpec(SpattackLS, "Spattack L-S", short_label="L-S", sparse=True),
     "evade-o": AttackSpec(EvadeO, "Evade-O (adaptive)", short_label="Evade-O", sparse=True, omniscient=True),
     "evade-l": AttackSpec(EvadeL, "Evade-L (adaptive)", short_label="Evade-L", sparse=True),
+    "evade-h": AttackSpec(EvadeH, "Evade-H (adaptive)", short_label="Evade-H", sparse=True, omniscient=True),
     "nan": AttackSpec(NonFinite, "NaN rows"),
     "inf": AttackSpec(InfAttack, "inf rows"),
 })

@@ -17,13 +17,25 @@ written knowing its rule (docs/defenses.md):
   zero up to the defense's norm budget, which it does not model. Evade-L (limited
   knowledge) uploads the shared N(0, 1) rows of Spattack-L for its targets.
 - Dense weights (FedGNN): as Spattack-O / -L.
+
+Evade-H (omniscient) goes the other way: it attacks the head, where the test items are,
+and keeps its own scores typical instead of staying unscored. Every attacker uploads the
+same m items, the m most popular (a median client's cardinality again: whole votes):
+- the first half (attacked): -(1 + overshoot) B_j / n_malicious, B_j the vote-weighted
+  benign sum as for Evade-O, so the item's vote-weighted mean is -overshoot B_j / (mass):
+  reversed, and the item's centre C_j points along the attackers' rows (alignment +1);
+- the second half (cover): rows along the item's benign consensus B_j, with the norm
+  that makes the attacker's mean size score zero: exp(M_j - mean size of its attacked
+  rows), M_j the vote-weighted median of ln|g| over the item's benign rows (step 3 of the
+  rule). Every row is thus aligned with its item's centre, and the sizes average to the
+  typical one; the attack ignores its own rows' effect on M_j and on the vote cap.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..aggregators.reputation import client_votes
+from ..aggregators.reputation import client_votes, item_weighted_median
 from ..updates import SparseUpdates
 from .spattack import Spattack
 
@@ -47,16 +59,21 @@ def tail_targets(ctx, generator: torch.Generator) -> torch.Tensor:
     return tail[slots].to(ctx.device)
 
 
-def vote_weighted_sums(benign: SparseUpdates, ctx) -> torch.Tensor:
-    """(n_items, dim) per item, the benign rows weighted by the votes the head-evidence
-    reputation gives their senders (`reputation.client_votes`, the attackers' uploads
-    counted)."""
+def row_masses(benign: SparseUpdates, ctx) -> torch.Tensor:
+    """(n_rows,) float64: each benign row's mass under the head-evidence reputation, the sum
+    of its senders' votes (`reputation.client_votes`, the attackers' uploads counted)."""
     clients = benign.clients
     m, _ = cardinality(ctx)
     sent = torch.cat([torch.bincount(clients), torch.full((ctx.n_malicious,), m, device=clients.device)])
     vote = client_votes(sent)[clients]
-    row_vote = torch.zeros(len(benign), dtype=torch.float64, device=benign.items.device).index_add_(
+    return torch.zeros(len(benign), dtype=torch.float64, device=benign.items.device).index_add_(
         0, benign.row_of_upload(), vote)
+
+
+def vote_weighted_sums(benign: SparseUpdates, ctx) -> torch.Tensor:
+    """(n_items, dim) per item, the benign rows weighted by the votes the head-evidence
+    reputation gives their senders (`row_masses`)."""
+    row_vote = row_masses(benign, ctx)
     return torch.zeros(ctx.n_items, ctx.dim, dtype=benign.grads.dtype, device=benign.grads.device).index_add_(
         0, benign.items, benign.grads * row_vote.to(benign.grads.dtype).unsqueeze(1))
 
@@ -70,3 +87,37 @@ class EvadeO(Spattack):
 class EvadeL(Spattack):
     omniscient, dense = False, False
     choose_targets = staticmethod(tail_targets)
+
+
+class EvadeH(Spattack):
+    """Evade-H: poisons the head items while keeping its own HeadRep scores typical (module
+    docstring)."""
+
+    omniscient, dense = True, False
+    overshoot = 1.0  # attacked items get -overshoot x their benign (vote-weighted) mean: reversed
+
+    def __init__(self, ctx):
+        m, _ = cardinality(ctx)
+        popularity = torch.as_tensor(ctx.popularity, dtype=torch.float64)
+        head = torch.argsort(popularity, descending=True, stable=True)[:m].to(ctx.device)
+        self.attacked, self.cover = head[:(m + 1) // 2], head[(m + 1) // 2:]
+        super().__init__(ctx)
+
+    def choose_targets(self, ctx, generator: torch.Generator) -> torch.Tensor:
+        return torch.cat([self.attacked, self.cover]).expand(ctx.n_malicious, -1)
+
+    def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
+        ctx = self.ctx
+        mass = row_masses(benign, ctx)
+        sums = torch.zeros(ctx.n_items, ctx.dim, dtype=torch.float64, device=benign.items.device).index_add_(
+            0, benign.items, benign.grads.double() * mass.unsqueeze(1))
+        norms = torch.linalg.vector_norm(benign.grads.double(), dim=1)
+        typical = item_weighted_median(benign.items, torch.log(norms.clamp_min(1e-300)), mass, ctx.n_items)
+        rows = torch.zeros_like(sums)
+        rows[self.attacked] = -(1 + self.overshoot) * sums[self.attacked] / ctx.n_malicious
+        sizes = torch.log(torch.linalg.vector_norm(rows[self.attacked], dim=1).clamp_min(1e-300)) - typical[self.attacked]
+        # cover rows along their item's consensus, small enough that the mean size is typical
+        centre = sums[self.cover] / torch.linalg.vector_norm(sums[self.cover], dim=1, keepdim=True).clamp_min(1e-300)
+        cover_size = -sizes.sum() / max(1, self.cover.numel())
+        rows[self.cover] = centre * torch.exp(typical[self.cover] + cover_size).unsqueeze(1)
+        return SparseUpdates(self.senders, self.items, rows[self.items].to(benign.grads.dtype), self.counts)
