@@ -15,6 +15,8 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from spattack.runio import atomic_path, atomic_write_text
 
 OUTPUTS = {
@@ -27,8 +29,23 @@ OUTPUTS = {
              "figures/fig3_ndcg10.png"],
     "fig4": ["tables/fig4.csv", "figures/fig4.pdf", "figures/fig4.png"],
     "fig5": ["tables/fig5.csv", "figures/fig5.pdf", "figures/fig5.png"],
-    "defenses": ["tables/defenses.csv", "tables/defenses.md", "figures/defenses_*.pdf", "figures/defenses_*.png"],
+    "defenses": ["tables/defenses.csv", "tables/defenses.md", "figures/defenses_{dataset}.pdf",
+                 "figures/defenses_{dataset}.png"],
 }
+
+
+def output_files(results: Path, target: str) -> list[Path]:
+    """The target's outputs under `results`; a `{dataset}` file for each dataset of the
+    target's table (a heatmap left over from a run on other datasets is not this run's)."""
+    files = []
+    for rel in OUTPUTS[target]:
+        if "{dataset}" in rel:
+            table = results / OUTPUTS[target][0]
+            datasets = sorted(set(pd.read_csv(table)["dataset"])) if table.exists() else []
+            files += [results / rel.format(dataset=d) for d in datasets]
+        else:
+            files.append(results / rel)
+    return files
 
 
 def git(*args: str) -> str:
@@ -51,7 +68,10 @@ def main() -> None:
     for target in args.targets:
         dest = Path(args.dest) / (args.folder or target)
         dest.mkdir(parents=True, exist_ok=True)
-        files = [f for rel in OUTPUTS[target] for f in sorted(Path(args.results).glob(rel))]
+        files = output_files(Path(args.results), target)
+        missing = [str(f) for f in files if not f.exists()]
+        if missing:
+            p.error(f"{target}: missing outputs {missing}; build the target first (snakemake {target})")
         for path in files:
             with atomic_path(dest / path.name) as tmp:
                 shutil.copy2(path, tmp)
