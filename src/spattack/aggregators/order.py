@@ -118,14 +118,9 @@ def trimmed_mean(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
 def _window_mean(merged: Merged, totals: torch.Tensor, med: torch.Tensor, f: int) -> torch.Tensor:
     """Mean of the n - f values of each expanded column closest to `med` (b, d)."""
     keep = (totals - f).unsqueeze(1)  # (b, 1)
-    # values dropped on the left lie below the median, those dropped on the right do not:
-    # so f - #(s >= med) <= L <= #(s < med), a narrow range where an item has few values
-    # on one side of its median (a tail item's few benign rows beside a heavy row)
-    below = (merged.plain < med.unsqueeze(2)).sum(2) + ((merged.heavy < med.unsqueeze(2)) * merged.weight).sum(2)
-    lo = (f - (totals.unsqueeze(1) - below)).clamp_min(0)
-    hi = below.clamp_max(f)
-    width = int((hi - lo).max()) if lo.numel() else 0
-    for _ in range(math.ceil(math.log2(width + 1))):
+    lo = torch.zeros(med.shape, dtype=torch.long, device=med.device)
+    hi = torch.full_like(lo, f)
+    for _ in range(math.ceil(math.log2(f + 1))):
         mid = (lo + hi + 1) // 2
         left, past = merged.select((mid - 1).clamp_min(0)), merged.select(mid - 1 + keep)
         ok = (lo < hi) & (((left - med).abs() > (past - med).abs()) | (past < med))
