@@ -107,7 +107,9 @@ class HeadEvidenceReputation:
         item_mass = torch.zeros(n_items, dtype=torch.float64, device=items.device).index_add_(0, items, mass)
         evidence = (item_mass >= float(torch.quantile(item_mass[item_mass > 0], self.quantile)))[items]
         norms = torch.linalg.vector_norm(grads, dim=1)
-        bound = self.budget * _weighted_median(norms[evidence], mass[evidence])
+        ev_norms = norms[evidence]
+        one_group = torch.zeros_like(ev_norms, dtype=torch.long)  # B is over all evidence rows at once
+        bound = self.budget * float(item_weighted_median(one_group, ev_norms, mass[evidence], 1)[0])
         rows = grads if bound <= 0 else grads * (bound / norms.clamp_min(bound)).unsqueeze(1)
         self._score(items, rows, norms, mass, evidence, clients, row_of, n_items)
         self.suspicious = bad | self._suspicious()
@@ -166,26 +168,18 @@ class HeadEvidenceReputation:
 def item_weighted_median(items: torch.Tensor, values: torch.Tensor, weights: torch.Tensor, n_items: int) -> torch.Tensor:
     """(n_items,) float64: per item, the lower weighted median of its rows' `values` (the
     first value, in increasing order, at which the item's cumulative weight reaches half its
-    total); 0 for items without rows. items int64 (n,), values and weights float64 (n,)."""
+    total); 0 for items without rows. items int64 (n,), values float (n,), weights float64 (n,)."""
     order = torch.argsort(values, stable=True)
     order = order[torch.argsort(items[order], stable=True)]
     at, cum = items[order], torch.cumsum(weights[order], 0)
-    end = torch.cumsum(torch.bincount(items, minlength=n_items), 0)  # one past each item's last row
+    rows = torch.bincount(items, minlength=n_items)
+    end = torch.cumsum(rows, 0)  # one past each item's last row
     cum0 = torch.cat([cum.new_zeros(1), cum])
-    before, total = cum0[end - torch.bincount(items, minlength=n_items)], cum0[end]
+    before, total = cum0[end - rows], cum0[end]
     reached = torch.nonzero(2 * (cum - before[at]) >= total[at] - before[at]).view(-1)
     first = torch.full((n_items,), values.numel(), dtype=torch.long, device=items.device).scatter_reduce_(
         0, at[reached], reached, "amin")
     out = torch.zeros(n_items, dtype=torch.float64, device=items.device)
     has = first < values.numel()
-    out[has] = values[order][first[has]]
+    out[has] = values[order][first[has]].double()
     return out
-
-
-def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:
-    """The lower weighted median of `values` (0.0 when empty)."""
-    if values.numel() == 0:
-        return 0.0
-    order = torch.argsort(values)
-    cum = torch.cumsum(weights[order].double(), 0)
-    return float(values[order][torch.searchsorted(cum, cum[-1] / 2).clamp(max=values.numel() - 1)])

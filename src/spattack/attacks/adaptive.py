@@ -70,12 +70,15 @@ def row_masses(benign: SparseUpdates, ctx) -> torch.Tensor:
         0, benign.row_of_upload(), vote)
 
 
-def vote_weighted_sums(benign: SparseUpdates, ctx) -> torch.Tensor:
+def vote_weighted_sums(benign: SparseUpdates, ctx, row_vote: torch.Tensor | None = None,
+                       dtype: torch.dtype | None = None) -> torch.Tensor:
     """(n_items, dim) per item, the benign rows weighted by the votes the head-evidence
-    reputation gives their senders (`row_masses`)."""
-    row_vote = row_masses(benign, ctx)
-    return torch.zeros(ctx.n_items, ctx.dim, dtype=benign.grads.dtype, device=benign.grads.device).index_add_(
-        0, benign.items, benign.grads * row_vote.to(benign.grads.dtype).unsqueeze(1))
+    reputation gives their senders (`row_masses`, unless given), summed in `dtype` (default:
+    the rows')."""
+    row_vote = row_masses(benign, ctx) if row_vote is None else row_vote
+    dtype = dtype or benign.grads.dtype
+    return torch.zeros(ctx.n_items, ctx.dim, dtype=dtype, device=benign.grads.device).index_add_(
+        0, benign.items, benign.grads.to(dtype) * row_vote.to(dtype).unsqueeze(1))
 
 
 class EvadeO(Spattack):
@@ -109,8 +112,7 @@ class EvadeH(Spattack):
     def uploads(self, epoch: int, benign: SparseUpdates, model) -> SparseUpdates:
         ctx = self.ctx
         mass = row_masses(benign, ctx)
-        sums = torch.zeros(ctx.n_items, ctx.dim, dtype=torch.float64, device=benign.items.device).index_add_(
-            0, benign.items, benign.grads.double() * mass.unsqueeze(1))
+        sums = vote_weighted_sums(benign, ctx, mass, torch.float64)
         norms = torch.linalg.vector_norm(benign.grads.double(), dim=1)
         typical = item_weighted_median(benign.items, torch.log(norms.clamp_min(1e-300)), mass, ctx.n_items)
         rows = torch.zeros_like(sums)
