@@ -505,3 +505,26 @@ def test_kth_largest_with_a_rank_per_row(n_ranks, numpy_on_cpu, monkeypatch):
     rank = choices[torch.randint(0, n_ranks, (3, 50), generator=gen)]
     expected = torch.sort(x, dim=2, descending=True).values.gather(2, (rank - 1).unsqueeze(2))
     assert torch.equal(distance.kth_largest(x.clone(), rank), expected)
+
+
+@pytest.mark.parametrize("n_heavy", [1, 3, 9, 40])
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_merged_kth_largest_equals_the_expanded_multiset(n_heavy, numpy_on_cpu, monkeypatch):
+    """Plain values once, heavy values weight times (0 = padding): the rank-th largest of
+    the expanded multiset, by the per-heavy-column pass (few heavy columns) and by one sort
+    (many), ties between plain and heavy values and among heavy values included."""
+    from spattack.aggregators import distance, groups
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
+    gen = torch.Generator().manual_seed(n_heavy)
+    b, r, p = 3, 20, 30
+    plain = torch.randint(0, 12, (b, r, p), generator=gen).float()
+    heavy = torch.randint(0, 12, (b, r, n_heavy), generator=gen).float()
+    weight = torch.randint(0, 5, (b, 1, n_heavy), generator=gen)
+    size = p + weight.sum(2)  # (b, 1)
+    rank = torch.minimum(torch.randint(1, p + 4 * n_heavy + 1, (b, 1), generator=gen), size)
+    expected = torch.empty(b, r, 1)
+    for i in range(b):
+        for j in range(r):
+            values = torch.cat([plain[i, j], heavy[i, j].repeat_interleave(weight[i, 0])])
+            expected[i, j, 0] = torch.sort(values, descending=True).values[rank[i, 0] - 1]
+    assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank), expected)

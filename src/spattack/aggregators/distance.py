@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .groups import Groups, in_threads, use_numpy
+from .groups import Groups, in_threads, sort_last, use_numpy
 from .order import check_f
 
 # Distances per block on CPU: small enough to stay in cache, large enough to amortise
@@ -27,6 +27,8 @@ KRUM_BLOCK_ELEMENTS_GPU = 1 << 27
 SMALL = 128
 # Ranks up to this are selected by taking the largest values off one by one.
 FEW = 4
+# Beyond this many heavy columns, the merged selection sorts the plain values once.
+FEW_HEAVY = 8
 # A row is dropped when its lower bound exceeds its item's best score by this share: far
 # above the rounding of a sum of a few thousand distances.
 MARGIN = 1e-3
@@ -261,8 +263,12 @@ def _merged_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.
     """(b, r, 1) the rank-th largest entry of each row of the multiset that holds the
     plain distances (b, r, P) once each and the heavy ones (b, r, H) weight (b, 1, H)
     times each: the heavy runs are placed among the plain values by counting, and the
-    rest is a selection over the plain values alone."""
+    rest is a selection over the plain values alone. With more than FEW_HEAVY heavy
+    columns (typical of rows merged by NNM), one sort of the plain values replaces a pass
+    over them per heavy column (`_merged_by_sorting`)."""
     k = (rank - 1).expand(-1, plain.shape[1])  # 0-based position in the descending order
+    if heavy.shape[2] > FEW_HEAVY:
+        return _merged_by_sorting(plain, heavy, weight, k)
     inside = torch.zeros(k.shape, dtype=torch.bool, device=k.device)
     from_heavy = heavy[:, :, 0]
     before = torch.zeros_like(k)
@@ -278,6 +284,25 @@ def _merged_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.
         before += torch.where(start + w <= k, w, 0)
     t = kth_largest(plain, (k - before + 1).clamp(1, plain.shape[2]))
     return torch.where(inside.unsqueeze(2), from_heavy.unsqueeze(2), t)
+
+
+def _merged_by_sorting(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.Tensor,
+                       k: torch.Tensor) -> torch.Tensor:
+    """`_merged_kth_largest` for many heavy columns, k (b, r) 0-based: the plain values
+    are sorted once, and each heavy run's place in the descending order is the number of
+    plain values above it (a binary search) plus the copies of the heavy values ahead of
+    it (larger, or equal and in an earlier column: a stable descending sort)."""
+    p = plain.shape[2]
+    ascending = sort_last(plain)
+    value, by = torch.sort(heavy, dim=2, descending=True, stable=True)
+    w = weight.expand_as(heavy).gather(2, by)
+    start = (p - torch.searchsorted(ascending, value.contiguous(), right=True)) + (w.cumsum(2) - w)
+    at = k.unsqueeze(2)
+    hit = (start <= at) & (at < start + w)
+    before = torch.where(start + w <= at, w, 0).sum(2, keepdim=True)
+    t = ascending.gather(2, (p - 1 - (at - before)).clamp(0, p - 1))
+    from_heavy = value.gather(2, hit.to(torch.int8).argmax(2, keepdim=True))
+    return torch.where(hit.any(2, keepdim=True), from_heavy, t)
 
 
 def kth_largest(x: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:

@@ -39,14 +39,14 @@ class Merged:
         rows, _ = bucket.plain_rows(torch.finfo(bucket.groups.plain.grads.dtype).max)
         plain = sort_last(rows.transpose(1, 2))
         heavy_rows, weight = bucket.heavy_rows()
-        heavy = heavy_rows.transpose(1, 2)
+        heavy = heavy_rows.transpose(1, 2).contiguous()
         weight = weight.unsqueeze(1)
-        start = torch.zeros(heavy.shape, dtype=torch.long, device=heavy.device)
-        for h in range(heavy.shape[2]):
-            value = heavy[:, :, h:h + 1]
-            below = (plain < value).sum(2)
-            earlier = (heavy < value) | ((heavy == value) & (torch.arange(heavy.shape[2], device=heavy.device) < h))
-            start[:, :, h] = below + (earlier * weight).sum(2)
+        # a run's start: the plain values below it (a binary search in the sorted column),
+        # then the copies of the heavy values below it or equal and uploaded earlier (an
+        # exclusive running sum after a stable sort)
+        by = torch.sort(heavy, dim=2, stable=True).indices
+        w = weight.expand_as(heavy).gather(2, by)
+        start = torch.searchsorted(plain, heavy) + torch.empty_like(by).scatter_(2, by, w.cumsum(2) - w)
         return cls(plain, heavy, weight, start)
 
     def select(self, k: torch.Tensor) -> torch.Tensor:
@@ -54,24 +54,16 @@ class Merged:
         if self.heavy.shape[2] == 0:
             return take(self.plain, k.expand(-1, self.plain.shape[1]) if k.dim() == 2 else k)
         k = k.expand(self.plain.shape[0], self.plain.shape[1])
-        inside = torch.zeros(k.shape, dtype=torch.bool, device=k.device)
-        value = self.heavy[:, :, 0]
-        before = torch.zeros_like(k)
-        for h in range(self.heavy.shape[2]):
-            start, weight = self.start[:, :, h], self.weight[:, :, h]
-            hit = (start <= k) & (k < start + weight)
-            inside |= hit
-            value = torch.where(hit, self.heavy[:, :, h], value)
-            before += torch.where(start + weight <= k, weight, 0)
+        at, end = k.unsqueeze(2), self.start + self.weight
+        hit = (self.start <= at) & (at < end)  # at most one run holds position k
+        before = torch.where(end <= at, self.weight, 0).sum(2)
+        value = self.heavy.gather(2, hit.to(torch.int8).argmax(2, keepdim=True)).squeeze(2)
         plain = take(self.plain, (k - before).clamp(0, self.plain.shape[2] - 1))
-        return torch.where(inside, value, plain)
+        return torch.where(hit.any(2), value, plain)
 
     def plain_before(self, k: torch.Tensor) -> torch.Tensor:
         """(b, d) how many plain values lie at positions < k (b, d) of the expanded column."""
-        heavy = torch.zeros_like(k)
-        for h in range(self.heavy.shape[2]):
-            heavy += (k - self.start[:, :, h]).clamp(min=0).minimum(self.weight[:, :, h])
-        return k - heavy
+        return k - (k.unsqueeze(2) - self.start).clamp(min=0).minimum(self.weight).sum(2)
 
     def median(self, totals: torch.Tensor) -> torch.Tensor:
         """(b, d) mean of the two middle values (the same value twice for odd counts)."""
