@@ -81,6 +81,22 @@ def test_rows_sent_by_many_attackers(name, f, integer):
     check(name, {"f": f}, items, grads, 30, counts=counts)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_bulyan_removes_copies_of_a_row_on_the_edge_of_anothers_largest(seed):
+    """Heavy central rows, picked one copy at a time, that also sit where an outlier's s
+    largest distances end, part of their copies inside: the outlier's sum of largest
+    gives back the removed copies and takes the next ones (against the reference)."""
+    rng = np.random.default_rng(seed)
+    items, grads, counts = [], [], []
+    for item in range(30):
+        rows = [rng.normal(size=(20, 2)), [[50.0, rng.normal()]], rng.normal(scale=0.3, size=(2, 2))]
+        items += [item] * 23
+        grads += [np.concatenate(rows)]
+        counts += [1] * 21 + list(rng.integers(3, 9, size=2))
+    items, counts = torch.tensor(items), torch.tensor(counts)
+    check("bulyan", {"f": 6}, items, torch.as_tensor(np.concatenate(grads)), 30, counts=counts)
+
+
 def test_float32_stays_float32_and_close():
     items, grads = long_tail_uploads(2)
     for name, params in CASES:

@@ -4,9 +4,10 @@ the expanded multiset of its finite rows (see the package docstring).
 Multi-Krum scores every row once with `krum_scores`. Bulyan's repeated Krum removes one
 expanded row at a time and rescores (`repeated_krum`): from one (Q, Q) distance matrix
 per item, sorted once per row, a row's score is its summed distance to the other
-remaining rows minus its s largest ones (s = n - 1 - m, at most f + 1), in float64; only
-the rows whose s largest contained the removed row are recomputed, and rows within
-rounding of the best are rescored exactly, so that ties are ties.
+remaining rows minus its s largest ones (s = n - 1 - m, at most f + 1), in float64; the
+rows whose s largest contained the removed row trade its distance for the next one in
+their order, and rows within rounding of the best are rescored exactly, so that ties
+are ties.
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ def bulyan(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     get 0. Raises ValueError if f is not a non-negative integer.
 
     Cost per item: n_j^2 d for the distances and n_j^2 log n_j to sort them once, then
-    theta steps of O(n_j) work plus O(f) per recomputed row, so O(n_j^2 (d + log n_j))
-    in all; but the steps are Python-level, as many per block of items as its largest
-    theta: one ML-100K round (f = 28, 555 items with >= 115 rows, up to 643) takes
-    2.2 s on 2 idle CPU threads, against 0.33 s for Multi-Krum (README, Speed).
+    theta steps of O(n_j) work, so O(n_j^2 (d + log n_j)) in all; but the steps are
+    Python-level (some 50 small tensor operations each), as many per block of items as
+    its largest theta: one ML-100K round (f = 28, 555 items with >= 115 rows, up to 643)
+    takes 2.2 s on 2 idle CPU threads, against 0.33 s for Multi-Krum (README, Speed).
     """
     f = check_f(f)
     out = median(items, grads, n_items, counts)
@@ -118,9 +119,11 @@ def repeated_krum(dist: torch.Tensor, weight: torch.Tensor, totals: torch.Tensor
 
     Row i's score is T_i - E_i: T_i its summed distance to the other remaining copies,
     E_i the sum of the s largest of them (s = n - 1 - m, n the remaining count). Each
-    row's distances are sorted once (largest first); removing a copy of row r lowers T
-    by dist[r] and changes E_i only where r lies within E_i's span of row i's sorted
-    distances (or where s changes): those rows alone are recomputed. T - E carries
+    row's distances are sorted once (largest first) and E_i's span is kept as a boundary
+    (the sorted place of the last column it takes copies from, and how many). Removing a
+    copy of row r lowers T by dist[r]; where r lies within E_i's span, E_i gives r's
+    distance back and takes one more copy past the boundary, moving it on over removed
+    rows. Only when s changes is E recomputed from the sorted distances. T - E carries
     rounding, so the rows within its error bound of the lowest are rescored exactly, as
     the sum of their m smallest distances in increasing order (equal multisets of
     distances give equal sums: ties stay ties, and go to the earliest upload).
@@ -134,20 +137,21 @@ def repeated_krum(dist: torch.Tensor, weight: torch.Tensor, totals: torch.Tensor
     # place[b, r, i]: where row r comes in row i's order
     place = torch.empty_like(column).scatter_(2, column, torch.arange(q, device=column.device).expand_as(column))
     place = place.transpose(1, 2).contiguous()
-    # |T - E - score| <= (Q + theta + f + 4) eps max T (sums of Q terms, theta updates)
-    error = (q + theta + f + 4).unsqueeze(1).to(top.dtype) * torch.finfo(top.dtype).eps
+    # |T - E - score| <= (Q + 3 theta + f + 4) eps max T (sums of Q terms; per step, one
+    # update of T and at most two of E)
+    error = (q + 3 * theta + f + 4).unsqueeze(1).to(top.dtype) * torch.finfo(top.dtype).eps
     slack = 2 * error * total.amax(1, keepdim=True)
     counts = torch.arange(int(totals.max()) + 1, device=totals.device)
     surplus = counts - 1 - krum_neighbours(counts, f)  # s for each remaining count n
     n = totals.clone()
-    sorted_rows = _SortedRows(top, column, weight)
-    excluded, span = top.new_zeros(b, q), torch.zeros_like(weight)
-    sorted_rows.largest(surplus[n], weight > 0, excluded, span)
+    sorted_rows = _SortedRows(top, column, weight, top.new_zeros(b, q), torch.zeros_like(weight),
+                              torch.zeros_like(weight))
+    sorted_rows.largest(surplus[n], weight > 0)
     picked = torch.zeros_like(weight)
     every = torch.arange(b, device=weight.device)
     for step in range(int(theta.max())):
         active = (step < theta).long()
-        approx = (total - excluded).masked_fill_(weight == 0, torch.inf)
+        approx = (total - sorted_rows.excluded).masked_fill_(weight == 0, torch.inf)
         near = approx <= approx.amin(1, keepdim=True) + slack
         if bool((near.sum(1) == 1).all()):
             pick = approx.argmin(1)
@@ -160,9 +164,16 @@ def repeated_krum(dist: torch.Tensor, weight: torch.Tensor, totals: torch.Tensor
         weight[every, pick] -= active
         s = surplus[n]
         n -= active
-        total -= dist[every, pick] * active.unsqueeze(1).to(dist.dtype)
-        stale = (place[every, pick] < span) | (surplus[n] != s).unsqueeze(1)
-        sorted_rows.largest(surplus[n], stale & (weight > 0) & active.bool().unsqueeze(1), excluded, span)
+        lost = dist[every, pick]  # (b, Q) each row's distance to the removed copy
+        total -= lost * active.unsqueeze(1).to(dist.dtype)
+        live = (weight > 0) & active.bool().unsqueeze(1)
+        changed = surplus[n] != s
+        if bool(changed.any()):
+            sorted_rows.largest(surplus[n], live & changed.unsqueeze(1))
+            live &= ~changed.unsqueeze(1)
+        short = sorted_rows.give_back(place[every, pick], lost, live)
+        if short is not None:
+            sorted_rows.largest(surplus[n], short)
     return picked
 
 
@@ -176,11 +187,16 @@ def _sorted_columns(dist: torch.Tensor) -> torch.Tensor:
 @dataclass
 class _SortedRows:
     """Each row's distances sorted largest first (top, with their columns), counted by
-    the remaining copies (weight: the row's own copies less itself)."""
+    the remaining copies (weight: the row's own copies less itself), and the sum of each
+    row's s largest (excluded) with its span: it takes every copy of the columns at
+    sorted places < boundary and `used` copies of the column at `boundary` (-1: none)."""
 
     top: torch.Tensor  # (b, Q, Q)
     column: torch.Tensor  # (b, Q, Q)
     weight: torch.Tensor  # (b, Q), updated by the caller
+    excluded: torch.Tensor  # (b, Q) float64
+    boundary: torch.Tensor  # (b, Q) int64
+    used: torch.Tensor  # (b, Q) int64
 
     def copies(self, item: torch.Tensor, row: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(c, width) the first `width` sorted distances of rows (item, row) and (c,
@@ -192,9 +208,16 @@ class _SortedRows:
         copies = self.weight.view(-1).take(cols + (item * q).unsqueeze(1)) - own.long()
         return self.top.view(b * q, q)[:, :width].index_select(0, flat), copies.clamp_min_(0)
 
-    def largest(self, s: torch.Tensor, rows: torch.Tensor, excluded: torch.Tensor, span: torch.Tensor) -> None:
-        """For the rows marked in `rows` (b, Q): excluded = the sum of their s (b,)
-        largest distances, span = how many sorted places those cover."""
+    def copies_at(self, item: torch.Tensor, row: torch.Tensor, place: torch.Tensor) -> torch.Tensor:
+        """(c, w) the copies of the columns at sorted places `place` (c, w) of rows (item, row)."""
+        b, q = self.weight.shape
+        cols = self.column.view(-1).take((item * q + row).unsqueeze(1) * q + place)
+        own = cols == row.unsqueeze(1)
+        return (self.weight.view(-1).take(cols + (item * q).unsqueeze(1)) - own.long()).clamp_min_(0)
+
+    def largest(self, s: torch.Tensor, rows: torch.Tensor) -> None:
+        """For the rows marked in `rows` (b, Q): the sum of their s (b,) largest distances
+        and its span, from the sorted distances."""
         item, row = torch.nonzero(rows, as_tuple=True)
         if item.numel() == 0:
             return
@@ -207,8 +230,53 @@ class _SortedRows:
                 break
             width = min(self.top.shape[2], 2 * width)
         share = (need.unsqueeze(1) - (cum - w)).clamp_min(0).minimum(w)
-        excluded[item, row] = (values * share.to(values.dtype)).sum(1)
-        span[item, row] = (cum < need.unsqueeze(1)).sum(1) + (need > 0).long()
+        self.excluded[item, row] = (values * share.to(values.dtype)).sum(1)
+        last = ((cum < need.unsqueeze(1)).sum(1) + (need > 0).long() - 1).clamp_max_(width - 1)
+        self.boundary[item, row] = last
+        self.used[item, row] = share.gather(1, last.clamp_min(0).unsqueeze(1)).squeeze(1) * (last >= 0)
+
+    def give_back(self, removed: torch.Tensor, lost: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """After one copy of a row was removed: for the rows marked in `rows` (b, Q), whose
+        s is unchanged, `removed` (b, Q) the removed row's sorted place in each row's
+        order and `lost` (b, Q) its distance to each. Where the removed copy was within
+        the span, its distance leaves E and the next copy past the boundary enters.
+        Returns (b, Q) the rows left with no copy past their boundary, to be recomputed,
+        or None (always while m >= 1)."""
+        item, row = torch.nonzero(rows & (removed <= self.boundary), as_tuple=True)
+        if item.numel() == 0:
+            return None
+        at = self.boundary[item, row]
+        left = self.copies_at(item, row, at.unsqueeze(1)).squeeze(1)  # of the boundary column, now
+        used = self.used[item, row]
+        counted = (removed[item, row] < at) | (used > left)
+        item, row, at, left, used = item[counted], row[counted], at[counted], left[counted], used[counted]
+        more = left > used  # one more copy of the boundary column, or the next column with copies
+        step = torch.nonzero(~more).squeeze(1)
+        if step.numel():
+            at[step] = self._next_with_copies(item[step], row[step], at[step] + 1)
+        q = self.weight.shape[1]
+        short = None
+        if bool((at >= q).any()):
+            short = torch.zeros_like(rows)
+            short[item[at >= q], row[at >= q]] = True
+            at = at.clamp_max(q - 1)
+        self.excluded[item, row] += self.top.view(-1).take((item * q + row) * q + at) - lost[item, row]
+        self.boundary[item, row] = at
+        self.used[item, row] = torch.where(more, used + 1, 1)
+        return short
+
+    def _next_with_copies(self, item: torch.Tensor, row: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """(c,) the first sorted place >= start (c,) whose column has copies left (Q if none)."""
+        q = self.weight.shape[1]
+        width = 8
+        while True:
+            place = start.unsqueeze(1) + torch.arange(width, device=start.device)
+            inside = place < q
+            ok = (self.copies_at(item, row, place.clamp_max(q - 1)) > 0) & inside
+            found = ok.any(1)
+            if bool((found | ~inside[:, -1]).all()):
+                return torch.where(found, start + ok.to(torch.int8).argmax(1), q)
+            width *= 2
 
     def smallest(self, item: torch.Tensor, row: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """(c,) the sum of the m (c,) smallest distances of rows (item, row), added in
