@@ -40,3 +40,17 @@ def test_evade_h_is_where_headrep_s_margin_ends(three_seeds):
     assert rel[("ml-100k", "head_reputation")] > 0.9 > 0.75 > rel[("ml-100k", "mean")]
     assert 0.8 < rel[("steam", "head_reputation")] < 0.85
     assert abs(rel[("steam", "head_reputation")] - rel[("steam", "mean")]) < 0.02
+
+
+def test_nnm_and_bulyan_hold_against_l_d_but_not_o_d(repo_root):
+    """docs/defenses/README.md: on ML-100K at 5%, O-D leaves NNM+Median, NNM+Krum and
+    Bulyan under a fifth of their clean runs, L-D at least 95%; with f = 0 they are Mean."""
+    rel = pd.read_csv(repo_root / "docs" / "defenses" / "nnm-bulyan-ml-100k" / "defenses.csv").set_index(
+        ["defense", "attack"])
+    assert set(rel.index.get_level_values("defense")) == {"nnm_median", "nnm_krum", "bulyan"}
+    mean = pd.read_csv(repo_root / "docs" / "defenses" / "grid-ml-100k" / "defenses.csv").set_index(
+        ["defense", "attack"]).loc[("mean", "none"), "hr10_mean"]
+    for defense in ("nnm_median", "nnm_krum", "bulyan"):
+        assert rel.loc[(defense, "none"), "hr10_mean"] == mean
+        assert rel.loc[(defense, "spattack-o-d"), "hr10_rel"] < 0.2
+        assert rel.loc[(defense, "spattack-l-d"), "hr10_rel"] >= 0.95
