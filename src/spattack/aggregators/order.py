@@ -3,7 +3,7 @@
 Per item and coordinate the rows form a column of values; with heavy rows (multiplicity
 c > 1) the column is the expanded one, each heavy value repeated c times. It is never
 materialised: the plain values are sorted (padded with the dtype's largest value), and
-each heavy value is placed among them by counting the plain values below it (`Merged`).
+each heavy value is placed among them by a binary search (`Merged`).
 The k-th value of the expanded column is then read off in O(H) per column, H the heavy
 rows of the item (usually 0 or 1), whatever c is.
 """

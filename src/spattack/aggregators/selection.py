@@ -235,7 +235,7 @@ class _SortedRows:
         self.boundary[item, row] = last
         self.used[item, row] = share.gather(1, last.clamp_min(0).unsqueeze(1)).squeeze(1) * (last >= 0)
 
-    def give_back(self, removed: torch.Tensor, lost: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def give_back(self, removed: torch.Tensor, lost: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
         """After one copy of a row was removed: for the rows marked in `rows` (b, Q), whose
         s is unchanged, `removed` (b, Q) the removed row's sorted place in each row's
         order and `lost` (b, Q) its distance to each. Where the removed copy was within
