@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .groups import Groups, in_threads, sort_last, use_numpy
-from .order import check_f
+from .groups import Groups, in_threads, use_numpy
+from .order import Merged, check_f
 
 # Distances per block on CPU: small enough to stay in cache, large enough to amortise
 # Python; on GPUs, large enough to fill the device.
@@ -265,10 +265,11 @@ def _merged_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.
     times each: the heavy runs are placed among the plain values by counting, and the
     rest is a selection over the plain values alone. With more than FEW_HEAVY heavy
     columns (typical of rows merged by NNM), one sort of the plain values replaces a pass
-    over them per heavy column (`_merged_by_sorting`)."""
+    over them per heavy column (`order.Merged`)."""
     k = (rank - 1).expand(-1, plain.shape[1])  # 0-based position in the descending order
-    if heavy.shape[2] > FEW_HEAVY:
-        return _merged_by_sorting(plain, heavy, weight, k)
+    if heavy.shape[2] > FEW_HEAVY:  # the k-th largest is the (N - 1 - k)-th smallest
+        size = plain.shape[2] + weight.sum(2)
+        return Merged.of_values(plain, heavy, weight).select(size - 1 - k).unsqueeze(2)
     inside = torch.zeros(k.shape, dtype=torch.bool, device=k.device)
     from_heavy = heavy[:, :, 0]
     before = torch.zeros_like(k)
@@ -284,25 +285,6 @@ def _merged_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.
         before += torch.where(start + w <= k, w, 0)
     t = kth_largest(plain, (k - before + 1).clamp(1, plain.shape[2]))
     return torch.where(inside.unsqueeze(2), from_heavy.unsqueeze(2), t)
-
-
-def _merged_by_sorting(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.Tensor,
-                       k: torch.Tensor) -> torch.Tensor:
-    """`_merged_kth_largest` for many heavy columns, k (b, r) 0-based: the plain values
-    are sorted once, and each heavy run's place in the descending order is the number of
-    plain values above it (a binary search) plus the copies of the heavy values ahead of
-    it (larger, or equal and in an earlier column: a stable descending sort)."""
-    p = plain.shape[2]
-    ascending = sort_last(plain)
-    value, by = torch.sort(heavy, dim=2, descending=True, stable=True)
-    w = weight.expand_as(heavy).gather(2, by)
-    start = (p - torch.searchsorted(ascending, value.contiguous(), right=True)) + (w.cumsum(2) - w)
-    at = k.unsqueeze(2)
-    hit = (start <= at) & (at < start + w)
-    before = torch.where(start + w <= at, w, 0).sum(2, keepdim=True)
-    t = ascending.gather(2, (p - 1 - (at - before)).clamp(0, p - 1))
-    from_heavy = value.gather(2, hit.to(torch.int8).argmax(2, keepdim=True))
-    return torch.where(hit.any(2, keepdim=True), from_heavy, t)
 
 
 def kth_largest(x: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:

@@ -37,10 +37,15 @@ class Merged:
     @classmethod
     def of(cls, bucket: Bucket) -> "Merged":
         rows, _ = bucket.plain_rows(torch.finfo(bucket.groups.plain.grads.dtype).max)
-        plain = sort_last(rows.transpose(1, 2))
         heavy_rows, weight = bucket.heavy_rows()
-        heavy = heavy_rows.transpose(1, 2).contiguous()
-        weight = weight.unsqueeze(1)
+        return cls.of_values(rows.transpose(1, 2), heavy_rows.transpose(1, 2), weight.unsqueeze(1))
+
+    @classmethod
+    def of_values(cls, plain: torch.Tensor, heavy: torch.Tensor, weight: torch.Tensor) -> "Merged":
+        """From unsorted plain values (b, d, P), heavy values (b, d, H) and their
+        multiplicities (b, 1, H)."""
+        plain = sort_last(plain)
+        heavy = heavy.contiguous()
         # a run's start: the plain values below it (a binary search in the sorted column),
         # then the copies of the heavy values below it or equal and uploaded earlier (an
         # exclusive running sum after a stable sort)
