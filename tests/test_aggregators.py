@@ -287,6 +287,19 @@ def test_krum_on_attacker_rows_with_counts_matches_the_loop(f, seed, integer):
                                   reference("krum", *expand(items, grads, counts), 30, f=f))
 
 
+@pytest.mark.parametrize("f", [1, 5, 10, 40, 60])
+@pytest.mark.parametrize("n_attackers", [10, 40])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("integer", [False, True])
+def test_trimmed_mean_on_attacker_rows_with_counts_matches_the_loop(f, n_attackers, seed, integer):
+    """The trimmed mean's window is searched only among windows that hold a middle
+    position; rows sent by many attackers at once (one long run of equal values, often
+    holding the median) and exact ties are where that bound is tight."""
+    items, grads, counts = attacked_uploads(seed, n_attackers=n_attackers, integer=integer)
+    np.testing.assert_allclose(run("trimmed_mean", items, grads, 30, f=f, counts=counts),
+                               reference("trimmed_mean", *expand(items, grads, counts), 30, f=f), rtol=1e-12, atol=1e-14)
+
+
 def test_krum_with_counts_equals_krum_on_the_copies():
     items, grads, counts = attacked_uploads(7, n_items=300, d=32, n_attackers=80, dtype=torch.float32)
     weighted = aggregate("krum", items, grads, 300, counts=counts, f=40)

@@ -94,45 +94,125 @@ def trimmed_mean(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     l - 1 gives way to window l when its left end s[l - 1] is to be dropped before
     s[l - 1 + n - f], the value just past its right end: when s[l - 1] is strictly
     farther from the median, or both lie below it. That holds for l = 1..L and fails
-    after, so L is found by bisection over [0, f]. Of a value below and a value above the
-    median at equal distance, the one above is dropped first. Items with n_j <= f get
-    their median.
+    after, so L is found by bisection over [0, f] (narrowed in `_Window.of`), for the
+    columns of all buckets at once. Of a value below and a value above the median at
+    equal distance, the one above is dropped first. Items with n_j <= f get their median.
     """
     f = check_f(f)
     groups = Groups.of(items, grads, n_items, counts)
     out = groups.zeros()
+    windows = []
     for bucket in groups.buckets(block_elements=_block(grads)):
         merged = Merged.of(bucket)
         totals = bucket.totals
         med = merged.median(totals)
         trim = totals > f
         if bool(trim.any()):
-            med = torch.where(trim.unsqueeze(1), _window_mean(merged, totals.clamp_min(f + 1), med, f), med)
-        out[bucket.ids] = med
+            windows.append(_Window.of(bucket.ids, merged, totals, med, trim, f))
+        else:
+            out[bucket.ids] = med
+    _search(windows)
+    for w in windows:
+        out[w.ids] = torch.where(w.trim.unsqueeze(1), w.mean(), w.med)
     return out
 
 
-def _window_mean(merged: Merged, totals: torch.Tensor, med: torch.Tensor, f: int) -> torch.Tensor:
-    """Mean of the n - f values of each expanded column closest to `med` (b, d)."""
-    keep = (totals - f).unsqueeze(1)  # (b, 1)
-    lo = torch.zeros(med.shape, dtype=torch.long, device=med.device)
-    hi = torch.full_like(lo, f)
-    for _ in range(math.ceil(math.log2(f + 1))):
+@dataclass
+class _Window:
+    """A bucket's columns and the bracket [lo, hi] (b, d) of each column's window start."""
+
+    ids: torch.Tensor
+    merged: Merged
+    med: torch.Tensor  # (b, d)
+    trim: torch.Tensor  # (b,) items with more than f rows
+    keep: torch.Tensor  # (b, 1) window length n - f
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+    @classmethod
+    def of(cls, ids, merged: Merged, totals, med, trim, f: int) -> "_Window":
+        n = totals.clamp_min(f + 1).unsqueeze(1)
+        keep = n - f
+        # L lies in [l_min, l_max], the windows that hold a middle position: past n // 2 the
+        # left end is never the farther one; while the value just past the window is at or
+        # below the lower middle, the left end is dropped, unless both equal the median, and
+        # then so do all values up to the lower middle: window l_min holds the same values
+        l_min = ((n - 1) // 2 - keep + 1).clamp_min(0)
+        l_max = torch.where(trim.unsqueeze(1), (n // 2).clamp_max(f), l_min)
+        if merged.heavy.shape[2]:
+            # where one heavy run holds every window in range, all hold the same values
+            # (attacked items with few benign rows): the first will do
+            inside = (merged.start <= l_min.unsqueeze(2)) & (merged.start + merged.weight >= (l_max + keep).unsqueeze(2))
+            l_max = torch.where(inside.any(2), l_min, l_max)
+        return cls(ids, merged, med, trim, keep, l_min.expand(med.shape).contiguous(), l_max.expand(med.shape).contiguous())
+
+    def mean(self) -> torch.Tensor:
+        """(b, d) mean of the window [lo, lo + keep) of each expanded column."""
+        merged, lo, med = self.merged, self.lo, self.med
+        end = lo + self.keep
+        # every kept value is divided by n - f before summing: no overflow
+        inv = (1 / self.keep.to(med.dtype)).unsqueeze(2)
+        slot = torch.arange(merged.plain.shape[2], device=med.device)
+        first, last = merged.plain_before(lo).unsqueeze(2), merged.plain_before(end).unsqueeze(2)
+        if bool((last > first).any()):
+            total = torch.where((slot >= first) & (slot < last), merged.plain * inv, 0).sum(2)
+        else:  # every window lies in a heavy run
+            total = torch.zeros_like(med)
+        for h in range(merged.heavy.shape[2]):
+            start = merged.start[:, :, h]
+            overlap = ((start + merged.weight[:, :, h]).minimum(end) - start.maximum(lo)).clamp_min(0)
+            total += merged.heavy[:, :, h] * (overlap.to(med.dtype) * inv.squeeze(2))
+        return total
+
+
+def _search(windows: list[_Window]) -> None:
+    """Sets each column's `lo` to its window start L: one bisection over the columns of all
+    buckets whose bracket is open (a round's few hundred tensor operations, not one set
+    per bucket), each column's expanded values read from one flat copy of its sorted
+    plain values followed by its heavy values."""
+    parts = [(w, w.hi > w.lo) for w in windows]
+    parts = [(w, open_) for w, open_ in parts if bool(open_.any())]
+    if not parts:
+        return
+    device = parts[0][0].med.device
+    heavy = max(w.merged.heavy.shape[2] for w, _ in parts)
+    columns, offset = [], 0
+    cols = {name: [] for name in ("base", "width", "last", "start", "weight", "lo", "hi", "keep", "med")}
+    for w, open_ in parts:
+        m, h = w.merged, w.merged.heavy.shape[2]
+        values = torch.cat([m.plain[open_], m.heavy[open_]], 1)  # (A, P + h)
+        a, width = values.shape[0], m.plain.shape[2]
+        columns.append(values.reshape(-1))
+        cols["base"].append(offset + torch.arange(a, device=device) * values.shape[1])
+        offset += values.numel()
+        cols["width"].append(torch.full((a, 1), width, device=device))
+        cols["last"].append(torch.full((a,), width + h - 1, device=device))
+        pad = (0, heavy - h)  # weight 0: no run
+        cols["start"].append(torch.nn.functional.pad(m.start[open_], pad))
+        cols["weight"].append(torch.nn.functional.pad(m.weight.expand_as(m.start)[open_], pad))
+        for name in ("lo", "hi", "med"):
+            cols[name].append(getattr(w, name)[open_])
+        cols["keep"].append(w.keep.expand_as(w.lo)[open_])
+    flat = torch.cat(columns)
+    lo, hi, keep, med = (torch.cat(cols[name]) for name in ("lo", "hi", "keep", "med"))
+    # the left and the right ends are read in one call: every column twice
+    base, width, last, start, weight = (torch.cat(cols[name] * 2) for name in ("base", "width", "last", "start", "weight"))
+    runs = width + torch.arange(heavy, device=device)  # (2A, H) each run's slot after the plain values
+
+    def read(k: torch.Tensor) -> torch.Tensor:
+        at = k.unsqueeze(1) - start  # position within each heavy run
+        plain = k - at.clamp(min=0).minimum(weight).sum(1)  # plain values before k
+        inside = (at >= 0) & (at < weight)
+        slot = plain + (inside * (runs - plain.unsqueeze(1))).sum(1)
+        return flat[base + slot.clamp(min=0).minimum(last)]
+
+    for _ in range(math.ceil(math.log2(int((hi - lo).max()) + 1))):
         mid = (lo + hi + 1) // 2
-        left, past = merged.select((mid - 1).clamp_min(0)), merged.select(mid - 1 + keep)
+        left, past = read(torch.cat([(mid - 1).clamp_min(0), mid - 1 + keep])).chunk(2)
         ok = (lo < hi) & (((left - med).abs() > (past - med).abs()) | (past < med))
         lo, hi = torch.where(ok, mid, lo), torch.where(ok | (lo >= hi), hi, mid - 1)
-    end = lo + keep
-    # every kept value is divided by n - f before summing: no overflow
-    inv = (1 / keep.to(med.dtype)).unsqueeze(2)
-    slot = torch.arange(merged.plain.shape[2], device=med.device)
-    first, last = merged.plain_before(lo).unsqueeze(2), merged.plain_before(end).unsqueeze(2)
-    total = torch.where((slot >= first) & (slot < last), merged.plain * inv, 0).sum(2)
-    for h in range(merged.heavy.shape[2]):
-        start = merged.start[:, :, h]
-        overlap = ((start + merged.weight[:, :, h]).minimum(end) - start.maximum(lo)).clamp_min(0)
-        total += merged.heavy[:, :, h] * (overlap.to(med.dtype) * inv.squeeze(2))
-    return total
+    for (w, open_), found in zip(parts, lo.split([int(o.sum()) for _, o in parts])):
+        w.lo[open_] = found
 
 
 def check_f(f) -> int:
