@@ -49,9 +49,11 @@ class Merged:
         # a run's start: the plain values below it (a binary search in the sorted column),
         # then the copies of the heavy values below it or equal and uploaded earlier (an
         # exclusive running sum after a stable sort)
-        by = torch.sort(heavy, dim=2, stable=True).indices
-        w = weight.expand_as(heavy).gather(2, by)
-        start = torch.searchsorted(plain, heavy) + torch.empty_like(by).scatter_(2, by, w.cumsum(2) - w)
+        start = torch.searchsorted(plain, heavy)
+        if heavy.shape[2] > 1:
+            by = torch.sort(heavy, dim=2, stable=True).indices
+            w = weight.expand_as(heavy).gather(2, by)
+            start += torch.empty_like(by).scatter_(2, by, w.cumsum(2) - w)
         return cls(plain, heavy, weight, start)
 
     def select(self, k: torch.Tensor) -> torch.Tensor:
@@ -168,43 +170,46 @@ class _Window:
 def _search(windows: list[_Window]) -> None:
     """Sets each column's `lo` to its window start L: one bisection over the columns of all
     buckets whose bracket is open (a round's few hundred tensor operations, not one set
-    per bucket), each column's expanded values read from one flat copy of its sorted
-    plain values followed by its heavy values."""
+    per bucket), reading the expanded columns from one flat buffer: the open columns'
+    sorted plain values, then their heavy values."""
     parts = [(w, w.hi > w.lo) for w in windows]
     parts = [(w, open_) for w, open_ in parts if bool(open_.any())]
     if not parts:
         return
     device = parts[0][0].med.device
     heavy = max(w.merged.heavy.shape[2] for w, _ in parts)
-    columns, offset = [], 0
-    cols = {name: [] for name in ("base", "width", "last", "start", "weight", "lo", "hi", "keep", "med")}
+    plain, heavy_values, offset = [], [], 0
+    cols = {name: [] for name in ("base", "width", "start", "weight", "lo", "hi", "keep", "med")}
     for w, open_ in parts:
-        m, h = w.merged, w.merged.heavy.shape[2]
-        values = torch.cat([m.plain[open_], m.heavy[open_]], 1)  # (A, P + h)
-        a, width = values.shape[0], m.plain.shape[2]
-        columns.append(values.reshape(-1))
-        cols["base"].append(offset + torch.arange(a, device=device) * values.shape[1])
-        offset += values.numel()
-        cols["width"].append(torch.full((a, 1), width, device=device))
-        cols["last"].append(torch.full((a,), width + h - 1, device=device))
-        pad = (0, heavy - h)  # weight 0: no run
-        cols["start"].append(torch.nn.functional.pad(m.start[open_], pad))
-        cols["weight"].append(torch.nn.functional.pad(m.weight.expand_as(m.start)[open_], pad))
-        for name in ("lo", "hi", "med"):
-            cols[name].append(getattr(w, name)[open_])
-        cols["keep"].append(w.keep.expand_as(w.lo)[open_])
-    flat = torch.cat(columns)
+        m, every = w.merged, bool(open_.all())
+
+        def pick(x):  # (b, d, ...) -> (A, ...), the open columns
+            x = x.expand(*open_.shape, *x.shape[2:])
+            return x.reshape(open_.numel(), *x.shape[2:]) if every else x[open_]
+
+        a, width = int(open_.sum()), m.plain.shape[2]
+        plain.append(pick(m.plain).reshape(-1))
+        cols["base"].append(offset + torch.arange(a, device=device) * width)
+        offset += a * width
+        cols["width"].append(torch.full((a,), width, device=device))
+        pad = (0, heavy - m.heavy.shape[2])  # weight 0: no run
+        heavy_values.append(torch.nn.functional.pad(pick(m.heavy), pad))
+        cols["start"].append(torch.nn.functional.pad(pick(m.start), pad))
+        cols["weight"].append(torch.nn.functional.pad(pick(m.weight), pad))
+        for name in ("lo", "hi", "med", "keep"):
+            cols[name].append(pick(getattr(w, name)))
+    flat = torch.cat(plain + [torch.cat(heavy_values).reshape(-1)])  # all plain values, then all heavy ones
     lo, hi, keep, med = (torch.cat(cols[name]) for name in ("lo", "hi", "keep", "med"))
+    runs = offset + torch.arange(lo.numel() * heavy, device=device).view(lo.numel(), heavy)  # (A, H) where each heavy value is
     # the left and the right ends are read in one call: every column twice
-    base, width, last, start, weight = (torch.cat(cols[name] * 2) for name in ("base", "width", "last", "start", "weight"))
-    runs = width + torch.arange(heavy, device=device)  # (2A, H) each run's slot after the plain values
+    base, width, start, weight, runs = (torch.cat(x * 2) for x in (cols["base"], cols["width"], cols["start"],
+                                                                     cols["weight"], [runs]))
 
     def read(k: torch.Tensor) -> torch.Tensor:
         at = k.unsqueeze(1) - start  # position within each heavy run
-        plain = k - at.clamp(min=0).minimum(weight).sum(1)  # plain values before k
+        plain = base + (k - at.clamp(min=0).minimum(weight).sum(1)).clamp(min=0).minimum(width - 1)
         inside = (at >= 0) & (at < weight)
-        slot = plain + (inside * (runs - plain.unsqueeze(1))).sum(1)
-        return flat[base + slot.clamp(min=0).minimum(last)]
+        return flat[plain + (inside * (runs - plain.unsqueeze(1))).sum(1)]
 
     for _ in range(math.ceil(math.log2(int((hi - lo).max()) + 1))):
         mid = (lo + hi + 1) // 2
