@@ -142,10 +142,17 @@ class _Window:
         l_min = ((n - 1) // 2 - keep + 1).clamp_min(0)
         l_max = torch.where(trim.unsqueeze(1), (n // 2).clamp_max(f), l_min)
         if merged.heavy.shape[2]:
-            # where one heavy run holds every window in range, all hold the same values
-            # (attacked items with few benign rows): the first will do
+            # where one heavy run holds every window in range, all hold the same values: the
+            # first will do; where a run of the median's value can hold a window, the window
+            # starts with the run (values below are farther; the run's copies, at distance 0,
+            # are never dropped first): attacked items with fewer benign rows than attackers
             inside = (merged.start <= l_min.unsqueeze(2)) & (merged.start + merged.weight >= (l_max + keep).unsqueeze(2))
             l_max = torch.where(inside.any(2), l_min, l_max)
+            at_median = (merged.heavy == med.unsqueeze(2)) & (merged.weight >= keep.unsqueeze(2))
+            run = torch.where(at_median, merged.start, torch.iinfo(merged.start.dtype).max).amin(2)
+            fixed = at_median.any(2)
+            l_min = torch.where(fixed, torch.maximum(run.minimum(l_max), l_min), l_min)
+            l_max = torch.where(fixed, l_min, l_max)
         return cls(ids, merged, med, trim, keep, l_min.expand(med.shape).contiguous(), l_max.expand(med.shape).contiguous())
 
     def mean(self) -> torch.Tensor:
