@@ -37,19 +37,23 @@ def finite_mask(grads: torch.Tensor) -> torch.Tensor | None:
 
 @dataclass
 class _Part:
-    """Rows of one kind (plain or heavy), ordered by item (stable: upload order within)."""
+    """The rows of one kind (plain or heavy) of a round's batch, ordered by item (stable:
+    upload order within). Both parts index the same `grads`: splitting copies no rows."""
 
-    grads: torch.Tensor  # (n, d)
+    grads: torch.Tensor  # (n, d) the batch's finite rows, both kinds
     index: torch.Tensor  # (n,) position of each row in the round's batch
     weight: torch.Tensor | None  # (n,) multiplicity; None: all ones
-    order: torch.Tensor  # (n,) grads[order] lists item 0's rows, then item 1's...
-    counts: torch.Tensor  # (n_items,) rows per item
+    order: torch.Tensor  # (m,) this kind's rows: grads[order] lists item 0's rows, then item 1's...
+    counts: torch.Tensor  # (n_items,) rows of this kind per item
     starts: torch.Tensor  # (n_items,) offsets into `order`
 
     @classmethod
-    def of(cls, items, grads, index, weight, n_items: int) -> "_Part":
-        counts = torch.bincount(items, minlength=n_items)
-        return cls(grads, index, weight, torch.argsort(items, stable=True), counts, torch.cumsum(counts, 0) - counts)
+    def of(cls, items, grads, index, weight, n_items: int, rows: torch.Tensor | None = None) -> "_Part":
+        """rows: the row numbers of this kind (None: every row)."""
+        own = items if rows is None else items[rows]
+        counts = torch.bincount(own, minlength=n_items)
+        order = torch.argsort(own, stable=True)
+        return cls(grads, index, weight, order if rows is None else rows[order], counts, torch.cumsum(counts, 0) - counts)
 
     def positions(self, ids: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(b, width) row numbers (into `grads`) of items `ids`, and the mask of real rows."""
@@ -77,10 +81,10 @@ class Groups:
             counts = None if counts is None else counts[keep]
         if counts is None or not bool((counts > 1).any()):
             plain = _Part.of(items, grads, index, None, n_items)
-            return cls(plain, _Part.of(items[:0], grads[:0], index[:0], index[:0], n_items), plain.counts)
-        one, many = counts == 1, counts > 1
-        plain = _Part.of(items[one], grads[one], index[one], None, n_items)
-        heavy = _Part.of(items[many], grads[many], index[many], counts[many], n_items)
+            return cls(plain, _Part.of(items, grads, index, None, n_items, rows=index[:0]), plain.counts)
+        many = counts > 1
+        plain = _Part.of(items, grads, index, None, n_items, rows=torch.nonzero(~many).squeeze(1))
+        heavy = _Part.of(items, grads, index, counts, n_items, rows=torch.nonzero(many).squeeze(1))
         totals = plain.counts + torch.zeros_like(plain.counts).index_add_(0, items[many], counts[many])
         return cls(plain, heavy, totals)
 
@@ -143,7 +147,7 @@ class Bucket:
         part = self.groups.heavy
         rows, valid = _gather(part, self.ids, self.heavy_width, 0.0)
         pos, _ = part.positions(self.ids, self.heavy_width)
-        weight = torch.where(valid, part.weight[pos], 0) if part.weight.numel() else pos
+        weight = torch.where(valid, part.weight[pos], 0) if part.order.numel() else pos
         return rows, weight
 
     def upload_index(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,14 +155,14 @@ class Bucket:
         out = []
         for part, width in ((self.groups.plain, self.width), (self.groups.heavy, self.heavy_width)):
             pos, valid = part.positions(self.ids, width)
-            out.append(torch.where(valid, part.index[pos], -1) if part.index.numel() else pos - 1)
+            out.append(torch.where(valid, part.index[pos], -1) if part.order.numel() else pos - 1)
         return out[0], out[1]
 
 
 def _gather(part: _Part, ids: torch.Tensor, width: int, fill: float) -> tuple[torch.Tensor, torch.Tensor]:
     pos, valid = part.positions(ids, width)
     d = part.grads.shape[1]
-    if part.grads.shape[0] == 0:
+    if part.order.numel() == 0:
         return part.grads.new_full((*pos.shape, d), fill), valid
     rows = part.grads.index_select(0, pos.view(-1)).view(*pos.shape, d)
     return (rows if bool(valid.all()) else rows.masked_fill_(~valid.unsqueeze(2), fill)), valid
