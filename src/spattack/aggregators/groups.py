@@ -165,7 +165,8 @@ def _gather(part: _Part, ids: torch.Tensor, width: int, fill: float) -> tuple[to
     if part.order.numel() == 0:
         return part.grads.new_full((*pos.shape, d), fill), valid
     rows = part.grads.index_select(0, pos.view(-1)).view(*pos.shape, d)
-    return (rows if bool(valid.all()) else rows.masked_fill_(~valid.unsqueeze(2), fill)), valid
+    padding = torch.nonzero(~valid.view(-1)).squeeze(1)  # only the padding is written, not the whole block
+    return (rows.view(-1, d).index_fill_(0, padding, fill).view(*pos.shape, d) if padding.numel() else rows), valid
 
 
 def use_numpy(x: torch.Tensor) -> bool:
