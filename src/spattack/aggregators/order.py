@@ -111,13 +111,17 @@ def trimmed_mean(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
         totals = bucket.totals
         med = merged.median(totals)
         trim = totals > f
-        if bool(trim.any()):
-            windows.append(_Window.of(bucket.ids, merged, totals, med, trim, f))
-        else:
+        if not bool(trim.any()):
             out[bucket.ids] = med
+            continue
+        window = _Window.of(bucket.ids, merged, totals, med, trim, f)
+        if bool((window.hi > window.lo).any()):
+            windows.append(window)  # kept, with its sorted values, for the shared search
+        else:
+            out[bucket.ids] = window.result()
     _search(windows)
     for w in windows:
-        out[w.ids] = torch.where(w.trim.unsqueeze(1), w.mean(), w.med)
+        out[w.ids] = w.result()
     return out
 
 
@@ -157,6 +161,10 @@ class _Window:
             l_max = torch.where(fixed, l_min, l_max)
         return cls(ids, merged, med, trim, keep, l_min.expand(med.shape).contiguous(), l_max.expand(med.shape).contiguous())
 
+    def result(self) -> torch.Tensor:
+        """(b, d) the trimmed mean of the items with more than f rows, the median of the others."""
+        return torch.where(self.trim.unsqueeze(1), self.mean(), self.med)
+
     def mean(self) -> torch.Tensor:
         """(b, d) mean of the window [lo, lo + keep) of each expanded column."""
         merged, lo, med = self.merged, self.lo, self.med
@@ -182,7 +190,6 @@ def _search(windows: list[_Window]) -> None:
     per bucket), reading the expanded columns from one flat buffer: the open columns'
     sorted plain values, then their heavy values."""
     parts = [(w, w.hi > w.lo) for w in windows]
-    parts = [(w, open_) for w, open_ in parts if bool(open_.any())]
     if not parts:
         return
     device = parts[0][0].med.device
