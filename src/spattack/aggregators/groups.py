@@ -140,15 +140,15 @@ class Bucket:
     def plain_rows(self, fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(b, P, d) plain rows of each item in upload order, padding set to `fill`, and
         the (b, P) mask of real rows."""
-        return _gather(self.groups.plain, self.ids, self.width, fill)
+        pos, valid = self.groups.plain.positions(self.ids, self.width)
+        return _gather(self.groups.plain, pos, valid, fill), valid
 
     def heavy_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(b, H, d) heavy rows (padding 0) and (b, H) their multiplicities (padding 0)."""
         part = self.groups.heavy
-        rows, valid = _gather(part, self.ids, self.heavy_width, 0.0)
-        pos, _ = part.positions(self.ids, self.heavy_width)
+        pos, valid = part.positions(self.ids, self.heavy_width)
         weight = torch.where(valid, part.weight[pos], 0) if part.order.numel() else pos
-        return rows, weight
+        return _gather(part, pos, valid, 0.0), weight
 
     def upload_index(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(b, P) and (b, H) positions of the rows in the round's batch (padding: -1)."""
@@ -159,14 +159,14 @@ class Bucket:
         return out[0], out[1]
 
 
-def _gather(part: _Part, ids: torch.Tensor, width: int, fill: float) -> tuple[torch.Tensor, torch.Tensor]:
-    pos, valid = part.positions(ids, width)
+def _gather(part: _Part, pos: torch.Tensor, valid: torch.Tensor, fill: float) -> torch.Tensor:
+    """(b, width, d) the rows at `pos` (b, width) of `part.positions`, `fill` where not valid."""
     d = part.grads.shape[1]
     if part.order.numel() == 0:
-        return part.grads.new_full((*pos.shape, d), fill), valid
+        return part.grads.new_full((*pos.shape, d), fill)
     rows = part.grads.index_select(0, pos.view(-1)).view(*pos.shape, d)
     padding = torch.nonzero(~valid.view(-1)).squeeze(1)  # only the padding is written, not the whole block
-    return (rows.view(-1, d).index_fill_(0, padding, fill).view(*pos.shape, d) if padding.numel() else rows), valid
+    return rows.view(-1, d).index_fill_(0, padding, fill).view(*pos.shape, d) if padding.numel() else rows
 
 
 def use_numpy(x: torch.Tensor) -> bool:
