@@ -62,23 +62,29 @@ class Merged:
         """(b, d) the value at 0-based position k (b, 1) or (b, d) of each expanded column."""
         if self.heavy.shape[2] == 0:
             return take(self.plain, k.expand(-1, self.plain.shape[1]) if k.dim() == 2 else k)
-        k = k.expand(self.plain.shape[0], self.plain.shape[1])
-        at, end = k.unsqueeze(2), self.start + self.weight
-        hit = (self.start <= at) & (at < end)  # at most one run holds position k
-        before = torch.where(end <= at, self.weight, 0).sum(2)
+        before, hit = _locate(k.expand(self.plain.shape[0], self.plain.shape[1]), self.start, self.weight)
         value = self.heavy.gather(2, hit.to(torch.int8).argmax(2, keepdim=True)).squeeze(2)
-        plain = take(self.plain, (k - before).clamp(0, self.plain.shape[2] - 1))
+        plain = take(self.plain, before.clamp(0, self.plain.shape[2] - 1))
         return torch.where(hit.any(2), value, plain)
 
     def plain_before(self, k: torch.Tensor) -> torch.Tensor:
         """(b, d) how many plain values lie at positions < k (b, d) of the expanded column."""
-        return k - (k.unsqueeze(2) - self.start).clamp(min=0).minimum(self.weight).sum(2)
+        return _locate(k, self.start, self.weight)[0]
 
     def median(self, totals: torch.Tensor) -> torch.Tensor:
         """(b, d) mean of the two middle values (the same value twice for odd counts)."""
         lo = self.select(((totals - 1) // 2).unsqueeze(1))
         hi = self.select((totals // 2).unsqueeze(1))
         return lo / 2 + hi / 2  # not (lo + hi) / 2: that overflows for huge finite values
+
+
+def _locate(k: torch.Tensor, start: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where position k (...) of expanded columns lies, given their heavy runs' starts and
+    multiplicities (..., H): the plain values before it (...), and which run holds it
+    (..., H; at most one). Used on a bucket's columns (`Merged`) and on the flat columns
+    of `_search` alike."""
+    at = k.unsqueeze(-1) - start  # how far into each run (negative: before it)
+    return k - at.clamp(min=0).minimum(weight).sum(-1), (at >= 0) & (at < weight)
 
 
 def median(items: torch.Tensor, grads: torch.Tensor, n_items: int, counts: torch.Tensor | None = None) -> torch.Tensor:
@@ -115,7 +121,7 @@ def trimmed_mean(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
             out[bucket.ids] = med
             continue
         window = _Window.of(bucket.ids, merged, totals, med, trim, f)
-        if bool((window.hi > window.lo).any()):
+        if bool(window.open.any()):
             windows.append(window)  # kept, with its sorted values, for the shared search
         else:
             out[bucket.ids] = window.result()
@@ -136,6 +142,7 @@ class _Window:
     keep: torch.Tensor  # (b, 1) window length n - f
     lo: torch.Tensor
     hi: torch.Tensor
+    open: torch.Tensor  # (b, d) lo < hi: the columns `_search` bisects
 
     @classmethod
     def of(cls, ids, merged: Merged, totals, med, trim, f: int) -> "_Window":
@@ -159,7 +166,8 @@ class _Window:
             fixed = at_median.any(2)
             l_min = torch.where(fixed, torch.maximum(run.minimum(l_max), l_min), l_min)
             l_max = torch.where(fixed, l_min, l_max)
-        return cls(ids, merged, med, trim, keep, l_min.expand(med.shape).contiguous(), l_max.expand(med.shape).contiguous())
+        lo, hi = l_min.expand(med.shape).contiguous(), l_max.expand(med.shape).contiguous()
+        return cls(ids, merged, med, trim, keep, lo, hi, hi > lo)
 
     def result(self) -> torch.Tensor:
         """(b, d) the trimmed mean of the items with more than f rows, the median of the others."""
@@ -189,15 +197,15 @@ def _search(windows: list[_Window]) -> None:
     buckets whose bracket is open (a round's few hundred tensor operations, not one set
     per bucket), reading the expanded columns from one flat buffer: the open columns'
     sorted plain values, then their heavy values."""
-    parts = [(w, w.hi > w.lo) for w in windows]
-    if not parts:
+    if not windows:
         return
-    device = parts[0][0].med.device
-    heavy = max(w.merged.heavy.shape[2] for w, _ in parts)
+    device = windows[0].med.device
+    heavy = max(w.merged.heavy.shape[2] for w in windows)
     plain, heavy_values, offset = [], [], 0
     cols = {name: [] for name in ("base", "width", "start", "weight", "lo", "hi", "keep", "med")}
-    for w, open_ in parts:
-        m, every = w.merged, bool(open_.all())
+    for w in windows:
+        m, open_ = w.merged, w.open
+        every = bool(open_.all())
 
         def pick(x):  # (b, d, ...) -> (A, ...), the open columns
             x = x.expand(*open_.shape, *x.shape[2:])
@@ -222,9 +230,8 @@ def _search(windows: list[_Window]) -> None:
                                                                      cols["weight"], [runs]))
 
     def read(k: torch.Tensor) -> torch.Tensor:
-        at = k.unsqueeze(1) - start  # position within each heavy run
-        plain = base + (k - at.clamp(min=0).minimum(weight).sum(1)).clamp(min=0).minimum(width - 1)
-        inside = (at >= 0) & (at < weight)
+        before, inside = _locate(k, start, weight)
+        plain = base + before.clamp(min=0).minimum(width - 1)
         return flat[plain + (inside * (runs - plain.unsqueeze(1))).sum(1)]
 
     for _ in range(math.ceil(math.log2(int((hi - lo).max()) + 1))):
@@ -232,8 +239,8 @@ def _search(windows: list[_Window]) -> None:
         left, past = read(torch.cat([(mid - 1).clamp_min(0), mid - 1 + keep])).chunk(2)
         ok = (lo < hi) & (((left - med).abs() > (past - med).abs()) | (past < med))
         lo, hi = torch.where(ok, mid, lo), torch.where(ok | (lo >= hi), hi, mid - 1)
-    for (w, open_), found in zip(parts, lo.split([int(o.sum()) for _, o in parts])):
-        w.lo[open_] = found
+    for w, found in zip(windows, lo.split([int(w.open.sum()) for w in windows])):
+        w.lo[w.open] = found
 
 
 def check_f(f) -> int:
