@@ -501,6 +501,13 @@ def test_krum_lower_bounds_never_exceed_the_scores(f):
         space = distance._Space.of(x, weight, bucket.width, bucket.totals, distance.krum_neighbours(bucket.totals, f))
         every = torch.arange(x.shape[1]).expand(x.shape[0], -1)
         exact, t = distance._exact_sums(space, every)
+        # F(tau) itself, from the whole distance matrix: the chunked, symmetric pass must
+        # be tight, not merely below the scores
+        tau = t[:, :1].clamp_min(0)
+        dist = torch.cdist(x, x).square()
+        dist.diagonal(dim1=1, dim2=2).zero_()
+        brute = (dist.clamp(max=tau.unsqueeze(2)) * weight.unsqueeze(1)).sum(2) - space.surplus * tau
+        np.testing.assert_allclose(distance._lower_bounds(space, tau)[weight > 0], brute[weight > 0], rtol=1e-9, atol=1e-9)
         for tau in (t[:, :1], t[:, -1:], torch.zeros_like(t[:, :1])):
             lower = distance._lower_bounds(space, tau.clamp_min(0))
             real = weight > 0

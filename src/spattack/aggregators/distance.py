@@ -132,7 +132,7 @@ def _blocks(space: _Space, index: torch.Tensor):
     q, p, d = space.x.shape[1], space.n_plain, space.x.shape[2]
     plain_x, heavy_x = space.x[:, :p].contiguous(), space.x[:, p:].contiguous()
     pad_from = int(space.weight[:, :p].gt(0).all(0).cumprod(0).sum())  # earlier columns are real everywhere
-    for its, cols in _tiles(space.x, b, n_rows, q):
+    for its, cols in _row_tiles(space.x, b, n_rows, q):
         idx = index[its, cols]
         xr = space.x[its].gather(1, idx.unsqueeze(2).expand(-1, -1, d))
         sqr = space.sq[its].gather(1, idx).unsqueeze(2)
@@ -142,18 +142,6 @@ def _blocks(space: _Space, index: torch.Tensor):
         heavy = _distances(xr, sqr, heavy_x[its], space.sq[its, None, p:], idx - p)
         heavy.masked_fill_(space.heavy_weight[its] == 0, 0)
         yield its, cols, plain, heavy
-
-
-def _tiles(x: torch.Tensor, n_items: int, n_rows: int, width: int):
-    """(items, rows) slices of blocks of (items x rows x width) distances, at most
-    KRUM_BLOCK_ELEMENTS (CPU) or KRUM_BLOCK_ELEMENTS_GPU: several whole items, or rows of
-    one item."""
-    cap = KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
-    items_per_block = max(1, cap // (n_rows * width))
-    rows_per_block = n_rows if items_per_block > 1 else max(1, cap // width)
-    for a in range(0, n_items, items_per_block):
-        for r in range(0, n_rows, rows_per_block):
-            yield slice(a, a + items_per_block), slice(r, r + rows_per_block)
 
 
 def _distances(xr, sqr, xc, sqc, self_column) -> torch.Tensor:
@@ -215,29 +203,67 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
 
 
 def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
-    """(b, Q) lower bounds F(tau) on every row's score, tau (b, 1) per item, in blocks of
-    distances (see `_nearest_sums`). Distances to padding (|x_i|^2: padding rows are 0)
-    are subtracted, not masked."""
+    """(b, Q) lower bounds F(tau) on every row's score, tau (b, 1) per item (see
+    `_nearest_sums`). Distances between plain rows are symmetric: each pair of row chunks
+    is computed once, its clamped block summed along rows for the first chunk and along
+    columns for the second (about half the flops of the full matrix for wide items).
+    Distances to padding (|x_i|^2: padding rows are 0) are subtracted, not masked."""
     b, q, _ = space.x.shape
     p = space.n_plain
-    plain_x, heavy_x = space.x[:, :p], space.x[:, p:]
-    weight, surplus = space.heavy_weight, space.surplus
-    padding = (p - space.weight[:, :p].gt(0).sum(1, keepdim=True)).to(space.x.dtype)  # (b, 1)
-    out = space.x.new_empty(b, q)
-    for its, rs in _tiles(space.x, b, q, p):
-        r = rs.start
-        xr, sqr = space.x[its, rs], space.sq[its, rs].unsqueeze(2)
-        plain = torch.add(sqr, space.sq[its, None, :p]).baddbmm_(xr, plain_x[its].transpose(1, 2), alpha=-2)
-        heavy = torch.add(sqr, space.sq[its, None, p:]).baddbmm_(xr, heavy_x[its].transpose(1, 2), alpha=-2)
-        for dist, offset in ((plain, r), (heavy, r - p)):  # each row's distance to itself: exactly 0
-            if -dist.shape[1] < offset < dist.shape[2]:
-                dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
-        t = tau[its].unsqueeze(2)
-        total = torch.clamp(plain, max=t).sum(2) - padding[its] * torch.clamp(sqr.squeeze(2), max=tau[its])
-        if heavy.shape[2]:
-            total += (torch.clamp(heavy, max=t) * weight[its]).sum(2)
-        out[its, rs] = total - surplus[its] * tau[its]
-    return out
+    x, sq, t = space.x, space.sq, tau.unsqueeze(2)  # t: (b, 1, 1)
+    out = x.new_zeros(b, q)
+    for its, rows, cols in _chunk_pairs(x, b, p):
+        dist = _block_distances(x, sq, its, rows, cols).clamp_(max=t[its])
+        out[its, rows] += dist.sum(2)
+        if rows != cols:
+            out[its, cols] += dist.sum(1)
+    if q > p:  # heavy rows against every row: the heavy rows' sums, and the plain rows' sums over heavy columns
+        weight = space.heavy_weight.to(x.dtype)  # (b, 1, H)
+        for its, rows in _row_tiles(x, b, q - p, q):
+            heavy = slice(p + rows.start, p + rows.stop)
+            dist = _block_distances(x, sq, its, heavy, slice(0, q)).clamp_(max=t[its])
+            w = weight[its, 0, rows].unsqueeze(2)  # (b', r, 1) each heavy row's multiplicity
+            out[its, heavy] += dist[:, :, :p].sum(2) + (dist[:, :, p:] * weight[its]).sum(2)
+            out[its, :p] += (dist[:, :, :p] * w).sum(1)
+    padding = (p - space.weight[:, :p].gt(0).sum(1, keepdim=True)).to(x.dtype)  # (b, 1)
+    return out - padding * torch.clamp(sq, max=tau) - space.surplus * tau
+
+
+def _block_distances(x, sq, its: slice, rows: slice, cols: slice) -> torch.Tensor:
+    """(b', r, c) squared distances between rows `rows` and `cols` of items `its`; a row's
+    distance to itself exactly 0."""
+    dist = torch.add(sq[its, rows].unsqueeze(2), sq[its, None, cols]).baddbmm_(
+        x[its, rows], x[its, cols].transpose(1, 2), alpha=-2)
+    offset = rows.start - cols.start  # row i of the block is column i + offset
+    if -dist.shape[1] < offset < dist.shape[2]:
+        dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
+    return dist
+
+
+def _chunk_pairs(x: torch.Tensor, n_items: int, width: int):
+    """(items, rows, cols) for every pair of row chunks rows <= cols of the first `width`
+    rows, chunks of about width / 8 rows (at least 128), items per block within
+    KRUM_BLOCK_ELEMENTS (CPU) or KRUM_BLOCK_ELEMENTS_GPU."""
+    cap = KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
+    size = min(width, max(128, -(-width // 8)))
+    chunks = [slice(a, min(a + size, width)) for a in range(0, width, size)]
+    per_block = max(1, cap // (size * size))
+    for a in range(0, n_items, per_block):
+        for i, rows in enumerate(chunks):
+            for cols in chunks[i:]:
+                yield slice(a, a + per_block), rows, cols
+
+
+def _row_tiles(x: torch.Tensor, n_items: int, n_rows: int, width: int):
+    """(items, rows) slices of blocks of (items x rows x width) distances, at most
+    KRUM_BLOCK_ELEMENTS (CPU) or KRUM_BLOCK_ELEMENTS_GPU: several whole items, or rows of
+    one item."""
+    cap = KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
+    items_per_block = max(1, cap // (n_rows * width))
+    rows_per_block = n_rows if items_per_block > 1 else max(1, cap // width)
+    for a in range(0, n_items, items_per_block):
+        for r in range(0, n_rows, rows_per_block):
+            yield slice(a, a + items_per_block), slice(r, r + rows_per_block)
 
 
 def _exact_sums(space: _Space, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
