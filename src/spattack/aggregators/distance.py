@@ -144,10 +144,13 @@ def _blocks(space: _Space, index: torch.Tensor):
         yield its, cols, plain, heavy
 
 
-def _distances(xr, sqr, xc, sqc, self_column) -> torch.Tensor:
+def _distances(xr, sqr, xc, sqc, self_column: torch.Tensor | None = None) -> torch.Tensor:
     """(b, r, c) squared distances between rows xr (b, r, d) and columns xc (b, c, d) of
-    the same items; entry [.., i, self_column[.., i]] (a row and itself) set to 0."""
+    the same items, sqr (b, r, 1) and sqc (b, 1, c) their squared norms; entry
+    [.., i, self_column[.., i]] (a row and itself) set to 0."""
     dist = torch.add(sqr, sqc).baddbmm_(xr, xc.transpose(1, 2), alpha=-2)
+    if self_column is None:
+        return dist
     own = (self_column >= 0) & (self_column < dist.shape[2])
     if bool(own.any()):
         column = self_column.clamp(0, max(dist.shape[2] - 1, 0)).unsqueeze(2)
@@ -232,8 +235,7 @@ def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
 def _block_distances(x, sq, its: slice, rows: slice, cols: slice) -> torch.Tensor:
     """(b', r, c) squared distances between rows `rows` and `cols` of items `its`; a row's
     distance to itself exactly 0."""
-    dist = torch.add(sq[its, rows].unsqueeze(2), sq[its, None, cols]).baddbmm_(
-        x[its, rows], x[its, cols].transpose(1, 2), alpha=-2)
+    dist = _distances(x[its, rows], sq[its, rows].unsqueeze(2), x[its, cols], sq[its, None, cols])
     offset = rows.start - cols.start  # row i of the block is column i + offset
     if -dist.shape[1] < offset < dist.shape[2]:
         dist.diagonal(offset=offset, dim1=1, dim2=2).zero_()
