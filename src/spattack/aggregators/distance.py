@@ -242,14 +242,19 @@ def _block_distances(x, sq, its: slice, rows: slice, cols: slice) -> torch.Tenso
     return dist
 
 
+def _block_cap(x: torch.Tensor) -> int:
+    """Most distances in one block: KRUM_BLOCK_ELEMENTS on CPU, KRUM_BLOCK_ELEMENTS_GPU
+    elsewhere."""
+    return KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
+
+
 def _chunk_pairs(x: torch.Tensor, n_items: int, width: int):
     """(items, rows, cols) for every pair of row chunks rows <= cols of the first `width`
     rows, chunks of about width / 8 rows (at least 128), items per block within
-    KRUM_BLOCK_ELEMENTS (CPU) or KRUM_BLOCK_ELEMENTS_GPU."""
-    cap = KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
+    `_block_cap`."""
     size = min(width, max(128, -(-width // 8)))
     chunks = [slice(a, min(a + size, width)) for a in range(0, width, size)]
-    per_block = max(1, cap // (size * size))
+    per_block = max(1, _block_cap(x) // (size * size))
     for a in range(0, n_items, per_block):
         for i, rows in enumerate(chunks):
             for cols in chunks[i:]:
@@ -258,11 +263,9 @@ def _chunk_pairs(x: torch.Tensor, n_items: int, width: int):
 
 def _row_tiles(x: torch.Tensor, n_items: int, n_rows: int, width: int):
     """(items, rows) slices of blocks of (items x rows x width) distances, at most
-    KRUM_BLOCK_ELEMENTS (CPU) or KRUM_BLOCK_ELEMENTS_GPU: several whole items, or rows of
-    one item."""
-    cap = KRUM_BLOCK_ELEMENTS if x.device.type == "cpu" else KRUM_BLOCK_ELEMENTS_GPU
-    items_per_block = max(1, cap // (n_rows * width))
-    rows_per_block = n_rows if items_per_block > 1 else max(1, cap // width)
+    `_block_cap`: several whole items, or rows of one item."""
+    items_per_block = max(1, _block_cap(x) // (n_rows * width))
+    rows_per_block = n_rows if items_per_block > 1 else max(1, _block_cap(x) // width)
     for a in range(0, n_items, items_per_block):
         for r in range(0, n_rows, rows_per_block):
             yield slice(a, a + items_per_block), slice(r, r + rows_per_block)

@@ -69,7 +69,7 @@ class Merged:
 
     def plain_before(self, k: torch.Tensor) -> torch.Tensor:
         """(b, d) how many plain values lie at positions < k (b, d) of the expanded column."""
-        return _locate(k, self.start, self.weight)[0]
+        return _plain_before(k, self.start, self.weight)
 
     def median(self, totals: torch.Tensor) -> torch.Tensor:
         """(b, d) mean of the two middle values (the same value twice for odd counts)."""
@@ -78,13 +78,17 @@ class Merged:
         return lo / 2 + hi / 2  # not (lo + hi) / 2: that overflows for huge finite values
 
 
+def _plain_before(k: torch.Tensor, start: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(...) how many plain values lie before position k (...) of expanded columns, given
+    their heavy runs' starts and multiplicities (..., H). Used on a bucket's columns
+    (`Merged`) and on the flat columns of `_search` alike."""
+    return k - (k.unsqueeze(-1) - start).clamp(min=0).minimum(weight).sum(-1)
+
+
 def _locate(k: torch.Tensor, start: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where position k (...) of expanded columns lies, given their heavy runs' starts and
-    multiplicities (..., H): the plain values before it (...), and which run holds it
-    (..., H; at most one). Used on a bucket's columns (`Merged`) and on the flat columns
-    of `_search` alike."""
+    """`_plain_before`, and which heavy run holds position k (..., H; at most one)."""
     at = k.unsqueeze(-1) - start  # how far into each run (negative: before it)
-    return k - at.clamp(min=0).minimum(weight).sum(-1), (at >= 0) & (at < weight)
+    return _plain_before(k, start, weight), (at >= 0) & (at < weight)
 
 
 def median(items: torch.Tensor, grads: torch.Tensor, n_items: int, counts: torch.Tensor | None = None) -> torch.Tensor:
