@@ -32,6 +32,14 @@ def test_attack_overhead_prints_a_ratio_per_defense(repo_root, ml100k_split):
     assert [r[0] for r in out] == ["mean", "krum"] and all(float(r[-1]) > 0 for r in out)
 
 
+def test_threads_prints_both_ways_and_their_ratio(repo_root, ml100k_split):
+    out = rows(run(repo_root, "bench_threads.py", "--split", ml100k_split, "--epochs", 1, "--pairs", 1,
+                   "--cells", "fedmf/none/mean/0,fedmf/spattack-l-d/median/5"))
+    assert [r[0] for r in out] == ["fedmf/none/mean/0", "fedmf/spattack-l-d/median/5"]
+    for alone, shared, ratio in (map(float, r[1:]) for r in out):
+        assert alone > 0 and shared > 0 and ratio == pytest.approx(2 * alone / shared, rel=0.05)
+
+
 def test_kernels_against_a_base_version(repo_root, ml100k_split):
     """The base version here is this one: the ratio is about 1."""
     out = rows(run(repo_root, "bench_kernels.py", "--split", ml100k_split, "--kernels", "client_step,median",

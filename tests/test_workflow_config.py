@@ -73,8 +73,8 @@ def test_the_schema_fills_in_every_optional_key(repo_root, paper_config):
     config = {k: v for k, v in paper_config.items() if k not in DEFAULTS}
     validate(config, str(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
     assert {k: config[k] for k in DEFAULTS} == DEFAULTS
-    # config.yaml spells out the same values, except two datasets' thread counts
-    assert {k: paper_config[k] for k in DEFAULTS} == {**DEFAULTS, "threads_by_dataset": {"ml-100k": 1, "steam": 1}}
+    # config.yaml spells out the same values, except the thread count
+    assert {k: paper_config[k] for k in DEFAULTS} == {**DEFAULTS, "threads": 1}
 
 
 def test_a_partly_given_analysis_keeps_the_other_defaults(repo_root, paper_config):
