@@ -4,6 +4,7 @@ and text in a number field becomes that number. The schema also holds the defaul
 optional keys."""
 
 import copy
+import re
 import subprocess
 import sys
 
@@ -149,3 +150,14 @@ def test_the_defense_benchmark_needs_its_clean_runs(repo_root, tmp_path):
     rc, out = dry_run(repo_root, tmp_path, "defenses", "--config", "mirror=/nonexistent",
                       "experiments={defenses: {attacks: [spattack-o-d]}}")
     assert rc != 0 and "Config error at experiments.defenses.attacks: add none" in out
+
+
+def test_ml1m_cells_start_before_the_short_ones(repo_root, tmp_path):
+    """The train rule's priority is the cell's runtime estimate: ML-1M's cells go first, so
+    that the short cells of the other datasets fill both cores at the end of a run."""
+    rc, out = dry_run(repo_root, tmp_path, "clean_runs", "--config", "mirror=/nonexistent")
+    assert rc == 0, out[-3000:]
+    jobs = [block for block in out.split("\n\n") if "rule train:" in block]
+    priority = {re.search(r"dataset=([\w-]+)", b).group(1): int(re.search(r"priority: (\d+)", b).group(1))
+                for b in jobs}
+    assert priority["ml-1m"] > priority["ml-100k"] == priority["steam"] > 0, priority
