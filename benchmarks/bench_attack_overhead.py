@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
+
+from bench_machine import run_child
 
 DEFENSES = ["mean", "median", "trimmed_mean", "krum", "norm"]
 
@@ -53,9 +54,7 @@ def main() -> None:
     for defense in args.defenses.split(","):
         seconds = {}
         for attack in ("none", args.attack):
-            child = [sys.executable, __file__, *sys.argv[1:], "--cell", attack, defense]
-            out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
-            seconds[attack] = json.loads(out.strip().splitlines()[-1])
+            seconds[attack] = run_child(__file__, *sys.argv[1:], "--cell", attack, defense)
         clean, hit = (sum(seconds[a].values()) for a in ("none", args.attack))
         s = seconds[args.attack]
         print(f"| {defense} | {clean:.3f} | {hit:.3f} | {s['client']:.3f} | {s['attack']:.3f} | {s['aggregate']:.3f} "

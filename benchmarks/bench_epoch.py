@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
+
+from bench_machine import run_child
 
 AGGREGATORS = ["mean", "median", "trimmed_mean", "krum", "norm"]
 
@@ -61,9 +62,7 @@ def main() -> None:
     print(f"| dataset | aggregator | client s | aggregate s | evaluate s | epoch s | peak RSS MB | device |")
     print("|---|---|---|---|---|---|---|---|")
     for agg in args.aggregators.split(","):
-        child = [sys.executable, __file__, *sys.argv[1:], "--defense", agg]
-        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_child(__file__, *sys.argv[1:], "--defense", agg)
         e = r["per_epoch"]
         total = e["client"] + e["aggregate"] + e["evaluate"]
         print(f"| {args.dataset} | {agg} | {e['client']:.4f} | {e['aggregate']:.4f} | {e['evaluate']:.4f} "

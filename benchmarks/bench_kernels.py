@@ -18,12 +18,8 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_machine import timed  # noqa: E402
+from bench_machine import run_child, timed
 
 KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "evaluate", "mean_epoch"]
 
@@ -78,10 +74,8 @@ def child(src: str | None, args, kernel: str) -> float:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, __file__, "--split", args.split, "--threads", str(args.threads), "--repeat",
-           str(args.repeat), "--kernel", kernel]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])["seconds"]
+    return run_child(__file__, "--split", args.split, "--threads", args.threads, "--repeat", args.repeat,
+                     "--kernel", kernel, env=env)["seconds"]
 
 
 def main() -> None:

@@ -4,13 +4,19 @@ at row widths of the per-item kernels.
 
     python benchmarks/bench_machine.py --threads 2
 
-Prints one Markdown row per measurement (median of 7 after a warm-up).
+Prints one Markdown row per measurement (median of 7 after a warm-up). Also the helpers the
+other benchmarks share: `timed`, and `start_child` / `child_result` / `run_child`, which run
+a measurement in a fresh Python process (its own threads, peak memory and imported version)
+and read back the last line it prints, as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -26,6 +32,24 @@ def timed(fn, repeat: int = 7) -> float:
         fn()
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds)
+
+
+def start_child(*args, env: dict | None = None) -> subprocess.Popen:
+    """Start `python ARGS...` in a fresh process; collect its result with `child_result`."""
+    return subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE, text=True, env=env)
+
+
+def child_result(proc: subprocess.Popen):
+    """The last line `proc` printed, parsed as JSON. Raises SystemExit if the process failed."""
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"a benchmark process failed (exit {proc.returncode}): {' '.join(proc.args)}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_child(*args, env: dict | None = None):
+    """`child_result(start_child(*args, env=env))`: one measurement in a fresh process."""
+    return child_result(start_child(*args, env=env))
 
 
 def main() -> None:

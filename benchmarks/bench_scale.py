@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
+
+from bench_machine import run_child
 
 
 def run_size(n: int, epochs: int, threads: int) -> dict:
@@ -49,8 +49,7 @@ def main() -> None:
           "| set-up s | peak RSS MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in map(int, args.sizes.split(",")):
-        child = [sys.executable, __file__, "--size", str(n), "--epochs", str(args.epochs), "--threads", str(args.threads)]
-        r = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        r = run_child(__file__, "--size", n, "--epochs", args.epochs, "--threads", args.threads)
         e = r["per_epoch"]
         epoch = e["client"] + e["aggregate"] + e["evaluate"]
         setup = r["wall_s"] - epoch * r["epochs"] - e["evaluate"] + r["data_s"]  # + the epoch-0 evaluation

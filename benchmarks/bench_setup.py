@@ -9,10 +9,10 @@ split, in seconds.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
+
+from bench_machine import run_child
 
 CHILD = r"""
 import json, sys, time
@@ -43,9 +43,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for split in sys.argv[1:]:
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, split], check=True, capture_output=True, text=True).stdout
+        r = run_child("-c", CHILD, split)
         total = time.perf_counter() - start
-        r = json.loads(out.strip().splitlines()[-1])
         interpreter = total - sum(r.values())
         print(f"| {split} | {interpreter:.2f} | {r['imports']:.2f} | {r['read']:.2f} | {r['model']:.2f} "
               f"| {r['evaluator']:.2f} | {r['attack']:.2f} | {total:.2f} |", flush=True)

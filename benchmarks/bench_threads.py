@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
+
+from bench_machine import child_result, start_child
 
 CELLS = ["fedmf/none/mean/0", "fedmf/spattack-l-d/median/10", "fedmf/spattack-l-d/trimmed_mean/10",
          "fedmf/spattack-o-d/krum/5", "fedmf/spattack-l-d/norm/10", "fedgnn/none/mean/0"]
@@ -36,16 +37,8 @@ def run_cell(args, cell: str, threads: int) -> float:
     return sum(simulate(data, cfg, progress=False).summary["seconds_per_epoch"].values())
 
 
-def start(cell: str, threads: int) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, *sys.argv[1:], "--child", cell, str(threads)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-
-
-def seconds(proc: subprocess.Popen) -> float:
-    out, _ = proc.communicate()
-    if proc.returncode:
-        raise SystemExit(f"a child failed (exit {proc.returncode}): {proc.args}")
-    return json.loads(out.strip().splitlines()[-1])
+def start(cell: str, threads: int):
+    return start_child(__file__, *sys.argv[1:], "--child", cell, threads)
 
 
 def main() -> None:
@@ -65,9 +58,9 @@ def main() -> None:
     for cell in args.cells.split(","):
         alone, shared = [], []
         for _ in range(args.pairs):
-            alone.append(seconds(start(cell, 2)))
+            alone.append(child_result(start(cell, 2)))
             both = [start(cell, 1), start(cell, 1)]
-            shared += [seconds(proc) for proc in both]
+            shared += [child_result(proc) for proc in both]
         t2, t1 = statistics.median(alone), statistics.median(shared)
         print(f"| {cell} | {t2:.3f} | {t1:.3f} | {2 * t2 / t1:.2f} |", flush=True)
 

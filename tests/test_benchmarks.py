@@ -59,6 +59,16 @@ def test_scale_setup_and_machine(repo_root, ml100k_split):
     assert len(scale) == 1 and int(scale[0][0].replace(",", "")) > 15000
     setup = rows(run(repo_root, "bench_setup.py", ml100k_split))
     assert len(setup) == 1 and float(setup[0][-1]) > 0
+    machine = rows(run(repo_root, "bench_machine.py", "--threads", 1))
+    assert machine[0][0].startswith("copy 256 MB") and machine[0][1].endswith("GB/s")
+
+
+def test_epoch_prints_a_row_per_aggregator(repo_root, ml100k_split):
+    out = rows(run(repo_root, "bench_epoch.py", "--dataset", "ml-100k", "--split", ml100k_split,
+                   "--aggregators", "mean,median", "--epochs", 1, "--threads", 1))
+    assert [r[1] for r in out] == ["mean", "median"]
+    for r in out:  # client + aggregate + evaluate = epoch, to the printed rounding
+        assert float(r[5]) == pytest.approx(sum(map(float, r[2:5])), abs=2e-4)
 
 
 def test_aggregators_with_attackers_sent_as_counts(repo_root):
