@@ -9,7 +9,7 @@ importing the library from that folder (e.g. a `git worktree add ../spattack-bas
 and the table gives both medians and their ratio. Kernels, on the uploads of round 4 of a
 clean FedMF cell: the client step (`bpr_step`), each aggregator (f = 3% of the users for
 trimmed mean and Krum), the evaluation, and a clean Mean epoch (client step, Mean and
-evaluation).
+evaluation); FedGNN's client step and evaluation, after three client steps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import statistics
 
 from bench_machine import run_child, timed
 
-KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "evaluate", "mean_epoch"]
+KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "evaluate", "mean_epoch",
+           "fedgnn_client_step", "fedgnn_evaluate"]
 
 
 def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
@@ -41,8 +42,16 @@ def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
     except ImportError:
         pass
     data = Interactions.load(split)
-    model = FedMF(data, 32, 0.01, 0.1, 0.01, 0, torch.device("cpu"))
     evaluator = Evaluator(data, 99, 0, torch.device("cpu"))
+    if kernel.startswith("fedgnn_"):
+        from spattack.fedgnn import FedGNN
+
+        gnn = FedGNN(data, 32, 0.01, 0.1, 0.01, 0, torch.device("cpu"))
+        for _ in range(3):
+            gnn.client_step()
+        step = {"fedgnn_client_step": gnn.client_step, "fedgnn_evaluate": lambda: evaluator(gnn.scores)}[kernel]
+        return timed(step, repeat)
+    model = FedMF(data, 32, 0.01, 0.1, 0.01, 0, torch.device("cpu"))
     def client_step():  # this code returns (rows, None); the code before it (--base) the rows
         up = model.client_step()
         return up[0] if isinstance(up, tuple) else up

@@ -45,10 +45,9 @@ def reference_client_loss(model: FedGNN, c: int, u, rows, theta, others):
     return loss, mine
 
 
-@pytest.fixture(params=["dense", "rows"])
-def model(request):
-    """A tiny FedGNN in float64 with random weights, its per-row products computed through
-    (clients x items) matrices or through gathers (RowOps' two modes)."""
+@pytest.fixture
+def model():
+    """A tiny FedGNN in float64 with random weights."""
     torch.manual_seed(0)
     data = synthetic_interactions(n_users=16, n_items=40, per_user=6, seed=5)
     m = FedGNN(data, dim=4, init_std=0.3, l2=0.1, lr=0.1, seed=1, device=CPU, neighbours=3)
@@ -56,7 +55,6 @@ def model(request):
     m.item_emb = m.item_emb.double()
     m.dense = (m.dense.double() + 0.3 * torch.randn(m.dense_dim, dtype=torch.float64))
     m.dense_clip = m.user_clip = None  # compare raw gradients
-    m.graphs.rows.dense = m.graphs.edges.dense = request.param == "dense"
     return m
 
 

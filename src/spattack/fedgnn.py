@@ -99,6 +99,7 @@ With it, every Fig. 4 cell stays finite.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,45 +200,41 @@ class Attention:
         return cls(alpha, weight, pooled, slope_pooled, shift)
 
 
+def csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR matrix, unchecked (its indices are built here)."""
+    with warnings.catch_warnings():  # torch calls every CSR tensor "beta"; tests check the products used
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, col, values, size, check_invariants=False)
+
+
 class RowOps:
     """Per-row dot products a[c_r] . b[j_r] and per-client sums sum_r x_r b[j_r] over rows
-    (client c_r, item j_r), one row per (client, item).
-
-    Dense mode goes through a (clients x items) matrix and matrix products: fastest while
-    that matrix holds at most DENSE_CELLS_PER_ROW cells per row (ML-100K, ML-1M) and on
-    GPUs. Row mode gathers and index_adds, linear in the rows (large catalogues: Steam's
-    matrix holds ~90 cells per row). Both give the same numbers up to rounding.
+    (client c_r, item j_r), one row per (client, item), with the rows in CSR order (by
+    client): the dots are `torch.sparse.sampled_addmm` on the (clients x items) pattern,
+    the sums a weighted `embedding_bag` per client. Both read each row's indices once and
+    gather from a and b, small enough to stay in cache: no (rows x d) copy and no dense
+    (clients x items) matrix is made. Each output is summed by one thread in a fixed
+    order, so the numbers do not depend on the thread count.
     """
 
-    def __init__(self, client: torch.Tensor, item: torch.Tensor, n_clients: int, n_items: int,
-                 dense: bool | None = None):
+    def __init__(self, client: torch.Tensor, item: torch.Tensor, n_clients: int, n_items: int):
         self.client, self.item, self.n_clients, self.n_items = client, item, n_clients, n_items
-        self.dense = n_clients * n_items <= DENSE_CELLS_PER_ROW * max(client.numel(), 1) if dense is None else dense
-        self.key = client * n_items + item
-        self._gathered = (None, -1, None)
-
-    def _clients(self, a: torch.Tensor) -> torch.Tensor:
-        if self._gathered[0] is not a or self._gathered[1] != a._version:  # a is often dotted with several b
-            self._gathered = (a, a._version, a.index_select(0, self.client))
-        return self._gathered[2]
+        self.order = torch.argsort(client * n_items + item)  # CSR place -> row
+        self.place = torch.empty_like(self.order)
+        self.place[self.order] = torch.arange(client.numel(), device=client.device)  # row -> CSR place
+        self.crow = torch.zeros(n_clients + 1, dtype=torch.int64, device=client.device)
+        self.crow[1:] = torch.bincount(client, minlength=n_clients).cumsum(0)
+        self.col = item.index_select(0, self.order)
 
     def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(R,) a[c_r] . b[j_r] for a (C, d), b (n_items, d)."""
-        if self.dense:
-            return (a @ b.T).view(-1).index_select(0, self.key)
-        return (self._clients(a) * b.index_select(0, self.item)).sum(1)
+        pattern = csr(self.crow, self.col, a.new_zeros(self.col.numel()), (self.n_clients, self.n_items))
+        return torch.sparse.sampled_addmm(pattern, a, b.T).values().index_select(0, self.place)
 
     def sum(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(C, d) sum over each client's rows of x_r b[j_r] for x (R,), b (n_items, d)."""
-        if self.dense:
-            cells = x.new_zeros(self.n_clients * self.n_items)
-            cells[self.key] = x
-            return cells.view(self.n_clients, self.n_items) @ b
-        out = b.new_zeros(self.n_clients, b.shape[1])
-        return out.index_add_(0, self.client, x.unsqueeze(1) * b.index_select(0, self.item))
-
-
-DENSE_CELLS_PER_ROW = 16
+        return F.embedding_bag(self.col, b, self.crow[:-1], per_sample_weights=x.index_select(0, self.order),
+                               mode="sum")
 
 
 @dataclass
@@ -276,9 +273,15 @@ class LocalGraphs:
     rows: RowOps  # over (row_client, row item)
     edge_row: torch.Tensor  # (E,) rows that are user-item edges (distinct positive rows)
     edges: RowOps  # over the edges
-    nbr_flat: torch.Tensor  # (R * K,) local client * n_users + neighbour (0 for padding)
+    nbr_flat: torch.Tensor  # (R * K,) local client * n_users + neighbour (0 for padding), rows in CSR order
+    terms: torch.Tensor  # (R, 5) where each upload row's gradient terms sit in gnn_step's stacked table
     self_row: torch.Tensor  # (X,) rows whose client is a neighbour of their item
     self_valid: torch.Tensor  # (X, K) those rows' neighbours without the client
+
+    def combine(self, coef: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """(R, d) each upload row's sum of coef[r, i] table[terms[r, i]], coef (R, 5): one
+        weighted embedding-bag sum that writes every row once, the small table in cache."""
+        return F.embedding_bag(self.terms, table, per_sample_weights=coef, mode="sum")
 
     @classmethod
     def build(cls, pairs: PairBatch, neighbours: torch.Tensor, n_clients: int, n_users: int,
@@ -291,10 +294,14 @@ class LocalGraphs:
         is_self = nbr == pairs.row_client.unsqueeze(1)
         self_row = torch.nonzero(is_self.any(1)).squeeze(1)
         self_valid = (nbr[self_row] >= 0) & ~is_self[self_row]
-        flat = (local.unsqueeze(1) * n_users + nbr.clamp(min=0)).reshape(-1)
         rows = RowOps(local, pairs.row_item, n_clients, n_items)
+        # by client, so that a scatter into a (clients x users) matrix fills one row at a time
+        flat = (local.unsqueeze(1) * n_users + nbr.clamp(min=0)).index_select(0, rows.order).reshape(-1)
         edges = RowOps(local[edge_row], pairs.row_item[edge_row], n_clients, n_items)
-        return cls(local, rows, edge_row, edges, flat, self_row, self_valid)
+        table = 2 * n_clients + n_items  # rows of the table: t, grad xbar (clients), item embeddings, b_dst, b_src
+        last = torch.full_like(local, table)
+        terms = torch.stack([local, n_clients + local, 2 * n_clients + pairs.row_item, last, last + 1], 1)
+        return cls(local, rows, edge_row, edges, flat, terms, self_row, self_valid)
 
 
 def gnn_step(user: torch.Tensor, item_emb: torch.Tensor, others: torch.Tensor, theta_flat: torch.Tensor,
@@ -340,22 +347,19 @@ def gnn_step(user: torch.Tensor, item_emb: torch.Tensor, others: torch.Tensor, t
     grad_q = shared * rows.dot(t, att.shift)  # d loss / d (a_dst . z_item)
     grad_t = rows.sum(shared, y_item)
     grad_b_src = rows.sum(-shared * pooled_score, att.slope_pooled)
-    weight = att.weight.index_select(0, pairs.row_item)  # (R, K)
+    weight = att.weight.index_select(0, rows.col)  # (R, K), rows in CSR order
     if sr.numel():
         gs = grad_score[sr]
         grad_q[sr] = gs * (self_t * own.shift).sum(1)
         rc = g.row_client[sr]
         grad_t.index_add_(0, rc, gs.unsqueeze(1) * (self_v + own.pooled))
         grad_b_src.index_add_(0, rc, (-gs * pooled_score[sr]).unsqueeze(1) * own.slope_pooled)
-        weight[sr] = own.weight
+        weight[rows.place[sr]] = own.weight
     grad_b_dst = rows.sum(grad_q, item_emb)
     if neighbours.shape[1]:
         psi = t.new_zeros(n_clients * others.shape[0])
-        psi.index_add_(0, g.nbr_flat, (grad_score.unsqueeze(1) * weight).reshape(-1))
+        psi.index_add_(0, g.nbr_flat, (grad_score.index_select(0, rows.order).unsqueeze(1) * weight).reshape(-1))
         grad_b_src += (psi.view(n_clients, -1) * (t @ others.T)) @ others
-    grad_rows = item_emb.index_select(0, pairs.row_item).mul_(l2)
-    grad_rows.addcmul_(grad_score.unsqueeze(1), t.index_select(0, g.row_client))
-    grad_rows.addr_(grad_q, b_dst)
 
     # back through the user nodes
     grad_xbar = grad_t @ gram
@@ -363,8 +367,11 @@ def gnn_step(user: torch.Tensor, item_emb: torch.Tensor, others: torch.Tensor, t
     edge_dot = g.edges.dot(grad_xbar, item_emb)
     mean_dot = (grad_xbar * nodes.agg).sum(1).index_select(0, g.edges.client)
     grad_logit = nodes.slope * nodes.alpha * (edge_dot - mean_dot)
-    edge_grad = grad_xbar.index_select(0, g.edges.client).mul_(nodes.alpha.unsqueeze(1)).addr_(grad_logit, b_src)
-    grad_rows.index_add_(0, g.edge_row, edge_grad)
+    # upload row (c, j): l2 V_j + g t_c + grad_q b_dst, and alpha grad_xbar_c + grad_logit b_src if it is an edge
+    edge_alpha, edge_logit = grad_score.new_zeros(2, grad_score.numel())
+    edge_alpha[g.edge_row], edge_logit[g.edge_row] = nodes.alpha, grad_logit
+    coef = torch.stack([grad_score, edge_alpha, torch.full_like(grad_score, l2), grad_q, edge_logit], 1)
+    grad_rows = g.combine(coef, torch.cat([t, grad_xbar, item_emb, b_dst.unsqueeze(0), b_src.unsqueeze(0)]))
     grad_q_user = torch.zeros_like(t[:, 0]).index_add_(0, g.edges.client, grad_logit)
     grad_user.addr_(grad_q_user, b_dst)
     grad_b_dst.addcmul_(grad_q_user.unsqueeze(1), user)
