@@ -83,12 +83,13 @@ attention logits into dot products with raw embeddings, M = W^T W turns scores i
 t_c . y_j with t_c = M xbar_c (xbar_c = u_c + sum alpha v) and y_j = V_j + sum alpha u,
 and y_j is computed once per item (rows whose client is among the item's neighbours are
 recomputed without it). The per-client gradients are then sums over each client's rows
-and edges (`RowOps`: a (clients x items) matrix product for small catalogues, gathers
-and index_add for large ones), a (clients x users) product for the attention over
-neighbour users, and per-client outer products for theta. CPU, one thread, ML-100K: a
-FedGNN epoch (client step, aggregation, evaluation) takes ~2.1x a FedMF epoch
-(benchmarks/bench_fedgnn.py); on Steam ~3.3x (its client step ~6x: the attention over
-neighbour users works on a 3,753 x 3,753 clients x users matrix).
+and edges (`RowOps`: sampled dot products and embedding-bag sums, rows in client order),
+a (clients x users) product for the attention over neighbour users, and per-client outer
+products for theta; each upload row's gradient is one weighted sum of five rows of a
+small table (`LocalGraphs.combine`). CPU, one thread: a FedGNN epoch (client step,
+aggregation, evaluation) takes 2.0x a FedMF epoch on ML-100K, 3.0x on Steam and 1.7x on
+ML-1M (benchmarks/bench_fedgnn.py --threads 1); the (clients x users) attention product
+is the largest part of the step on Steam and ML-1M.
 
 Under attack: Spattack-L (fixed N(0, 1) rows) makes the item embeddings grow linearly
 under Mean, as in FedMF. Users are also pulled toward their neighbour users; without the
