@@ -46,7 +46,7 @@ class Merged:
     def of_values(cls, plain: torch.Tensor, heavy: torch.Tensor, weight: torch.Tensor) -> "Merged":
         """From unsorted plain values (b, d, P), heavy values (b, d, H) and their
         multiplicities (b, 1, H)."""
-        plain = sort_last(plain)
+        plain = sort_last(plain).contiguous()  # searchsorted copies a non-contiguous one anyway
         heavy = heavy.contiguous()
         # a run's start: the plain values below it (a binary search in the sorted column),
         # then the copies of the heavy values below it or equal and uploaded earlier (an
