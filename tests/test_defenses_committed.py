@@ -76,17 +76,19 @@ def test_nnm_lifts_the_base_rules_under_lie_and_costs_krum_under_label_flip(repo
 
 
 def test_bulyan_holds_no_better_than_krum_or_median_against_lie_and_fang(repo_root):
-    """docs/defenses/README.md: on ML-100K at 5%, LIE leaves Bulyan at about 0.81 of its
-    clean run and Fang near an untrained model, no better than Krum or Median alone; its
-    clean and Spattack-D cells are those of nnm-bulyan-ml-100k."""
+    """docs/defenses/README.md: on ML-100K at 5%, LIE and Cluster leave Bulyan at about 0.8
+    of its clean run and Fang near an untrained model, within 0.01 of the better of Krum
+    and Median alone, not beyond;
+    its clean and Spattack-D cells are those of nnm-bulyan-ml-100k."""
     docs = repo_root / "docs" / "defenses"
     bulyan = pd.read_csv(docs / "bulyan-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
     alone = pd.read_csv(docs / "grid-ml-100k" / "defenses.csv").set_index(["defense", "attack"])["hr10_rel"]
     earlier = pd.read_csv(docs / "nnm-bulyan-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
-    assert sorted(bulyan.loc["bulyan"].index) == ["fang", "lie", "none", "spattack-l-d", "spattack-o-d"]
+    assert sorted(bulyan.loc["bulyan"].index) == ["cluster", "fang", "lie", "none", "spattack-l-d", "spattack-o-d"]
     for attack in ("none", "spattack-o-d", "spattack-l-d"):
         assert bulyan.loc[("bulyan", attack), "hr10_mean"] == earlier.loc[("bulyan", attack), "hr10_mean"]
     rel = bulyan["hr10_rel"]
-    assert 0.75 < rel[("bulyan", "lie")] < 0.85 and rel[("bulyan", "fang")] < 0.15
-    for attack in ("lie", "fang"):
-        assert rel[("bulyan", attack)] <= max(alone[("median", attack)], alone[("krum", attack)])
+    assert 0.75 < rel[("bulyan", "lie")] < 0.85 and 0.75 < rel[("bulyan", "cluster")] < 0.85
+    assert rel[("bulyan", "fang")] < 0.15
+    for attack in ("lie", "cluster", "fang"):
+        assert rel[("bulyan", attack)] <= max(alone[("median", attack)], alone[("krum", attack)]) + 0.01
