@@ -548,3 +548,20 @@ def test_merged_kth_largest_equals_the_expanded_multiset(n_heavy, numpy_on_cpu, 
             values = torch.cat([plain[i, j], heavy[i, j].repeat_interleave(weight[i, 0])])
             expected[i, j, 0] = torch.sort(values, descending=True).values[rank[i, 0] - 1]
     assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank), expected)
+
+
+@pytest.mark.parametrize("runs", [True, False])
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_stable_argsort_keeps_upload_order_among_equal_items(runs, numpy_on_cpu, monkeypatch):
+    """Runs of increasing items (one per client: numpy's timsort) and random keys (torch's
+    sort) alike: torch's stable argsort, ties in their order."""
+    from spattack.aggregators import groups
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
+    rng = np.random.default_rng(int(runs))
+    if runs:
+        keys = np.concatenate([np.sort(rng.choice(50, size=rng.integers(1, 40), replace=False)) for _ in range(300)])
+    else:
+        keys = rng.integers(0, 50, size=5000)
+    keys = torch.as_tensor(keys)
+    assert torch.equal(groups.stable_argsort(keys), torch.argsort(keys, stable=True))
+    assert torch.equal(groups.stable_argsort(keys[:0]), torch.argsort(keys[:0], stable=True))

@@ -52,7 +52,7 @@ class _Part:
         """rows: the row numbers of this kind (None: every row)."""
         own = items if rows is None else items[rows]
         counts = torch.bincount(own, minlength=n_items)
-        order = torch.argsort(own, stable=True)
+        order = stable_argsort(own)
         return cls(grads, index, weight, order if rows is None else rows[order], counts, torch.cumsum(counts, 0) - counts)
 
     def positions(self, ids: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,6 +200,18 @@ def sort_last(x: torch.Tensor) -> torch.Tensor:
     if a.size:
         in_threads(lambda rows: rows.sort(axis=-1), a.reshape(-1, a.shape[-1]))
     return torch.from_numpy(a)
+
+
+def stable_argsort(keys: torch.Tensor) -> torch.Tensor:
+    """(n,) int64 indices that sort the integer `keys` (n,), equal keys in their order.
+
+    A round's uploads are runs of increasing items, one per client: on CPU, numpy's
+    timsort merges the runs (ML-1M's 1.93M rows: 4 ms, against 120 ms for torch's sort).
+    Keys with more than one descent in 64 (no such runs; timsort is then about 2x slower
+    than torch) go to torch's sort."""
+    if not use_numpy(keys) or int((keys[1:] < keys[:-1]).sum()) * 64 > keys.numel():
+        return torch.argsort(keys, stable=True)
+    return torch.from_numpy(np.argsort(keys.numpy(), kind="stable").astype(np.int64, copy=False))
 
 
 def take(columns: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

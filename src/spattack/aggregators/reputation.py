@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import torch
 
-from .groups import finite_mask
+from .groups import finite_mask, stable_argsort
 
 
 def client_votes(sent: torch.Tensor, quantile: float = 0.9) -> torch.Tensor:
@@ -170,7 +170,7 @@ def item_weighted_median(items: torch.Tensor, values: torch.Tensor, weights: tor
     first value, in increasing order, at which the item's cumulative weight reaches half its
     total); 0 for items without rows. items int64 (n,), values float (n,), weights float64 (n,)."""
     order = torch.argsort(values, stable=True)
-    order = order[torch.argsort(items[order], stable=True)]
+    order = order[stable_argsort(items[order])]
     at, cum = items[order], torch.cumsum(weights[order], 0)
     rows = torch.bincount(items, minlength=n_items)
     end = torch.cumsum(rows, 0)  # one past each item's last row
