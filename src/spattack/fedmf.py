@@ -144,17 +144,23 @@ def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l
         coef[c] = co
     grad_user.add_(user_emb, alpha=l2)
     first_pair, first_negative, row_user, extra_pair, extra_negative, extra_row = pairs.hits
-    signed = coef.view(-1).neg()  # exact: the gradient of a row of a pair's negative is -coef u
-    first = torch.where(first_negative, signed[first_pair], coef.view(-1)[first_pair]).unsqueeze(1)
+    coef = coef.view(-1)
     rows = item_emb.new_empty(n_rows, item_emb.shape[1]) if out is None else out
-    for lo in range(0, n_rows, chunk):
+    for lo in range(0, n_rows, chunk):  # the coefficients gathered per chunk too: a row's pairs are its user's, close by
         c = slice(lo, lo + chunk)
         block = torch.index_select(item_emb, 0, pairs.row_item[c], out=rows[c]).mul_(l2)
-        block.add_(user_emb.index_select(0, row_user[c]).mul_(first[c]))
+        block.add_(user_emb.index_select(0, row_user[c]).mul_(_signed(coef, first_pair[c], first_negative[c])))
     if extra_pair.numel():
-        extra = torch.where(extra_negative, signed[extra_pair], coef.view(-1)[extra_pair]).unsqueeze(1)
+        extra = _signed(coef, extra_pair, extra_negative)
         rows.index_add_(0, extra_row, user_emb.index_select(0, pairs.pair_user[extra_pair]).mul_(extra))
     return grad_user, rows
+
+
+def _signed(coef: torch.Tensor, pair: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """(n, 1) the coefficient of pair `pair` (n,) for a row: coef for its positive item,
+    -coef (exact) for its negative."""
+    co = coef.index_select(0, pair)
+    return torch.where(negative, co.neg(), co).unsqueeze(1)
 
 
 class FedMF:
