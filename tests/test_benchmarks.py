@@ -55,8 +55,10 @@ def test_kernels_against_a_base_version(repo_root, ml100k_split):
 
 
 def test_scale_setup_and_machine(repo_root, ml100k_split):
-    scale = rows(run(repo_root, "bench_scale.py", "--sizes", "20000", "--epochs", 1))
+    scale = rows(run(repo_root, "bench_scale.py", "--sizes", "20000", "--epochs", 2))
     assert len(scale) == 1 and int(scale[0][0].replace(",", "")) > 15000
+    stages, epoch, first = [float(x) for x in scale[0][3:6]], float(scale[0][6]), float(scale[0][8])
+    assert epoch == pytest.approx(sum(stages), abs=2e-3) and first > 0
     setup = rows(run(repo_root, "bench_setup.py", ml100k_split))
     assert len(setup) == 1 and float(setup[0][-1]) > 0
     machine = rows(run(repo_root, "bench_machine.py", "--threads", 1))

@@ -41,6 +41,10 @@ def test_training_beats_random_ranking(data):
     assert m.epoch.tolist() == list(range(61))
     assert m.hr10.iloc[-5:].mean() > m.hr10.iloc[0] + 0.2
     assert result.summary["status"] == "ok" and result.summary["final"]["epoch"] == 60
+    # the first epoch's seconds by stage are part of the per-epoch means
+    first, mean = result.summary["seconds_first_epoch"], result.summary["seconds_per_epoch"]
+    assert set(first) == set(mean) and all(0 <= first[k] <= 60 * mean[k] + 1e-12 for k in mean)
+    assert sum(first.values()) > 0
 
 
 def test_an_all_zero_model_evaluates_at_chance_not_perfect(data):
