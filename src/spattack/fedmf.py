@@ -146,7 +146,7 @@ def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l
     first_pair, first_negative, row_user, extra_pair, extra_negative, extra_row = pairs.hits
     coef = coef.view(-1)
     rows = item_emb.new_empty(n_rows, item_emb.shape[1]) if out is None else out
-    for lo in range(0, n_rows, chunk):  # the coefficients gathered per chunk too: a row's pairs are its user's, close by
+    for lo in range(0, n_rows, chunk):  # coefficients gathered per chunk too: no whole-batch intermediates
         c = slice(lo, lo + chunk)
         block = torch.index_select(item_emb, 0, pairs.row_item[c], out=rows[c]).mul_(l2)
         block.add_(user_emb.index_select(0, row_user[c]).mul_(_signed(coef, first_pair[c], first_negative[c])))

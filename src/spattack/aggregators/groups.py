@@ -205,10 +205,10 @@ def sort_last(x: torch.Tensor) -> torch.Tensor:
 def stable_argsort(keys: torch.Tensor) -> torch.Tensor:
     """(n,) int64 indices that sort the integer `keys` (n,), equal keys in their order.
 
-    A round's uploads are runs of increasing items, one per client: on CPU, numpy's
-    timsort merges the runs (ML-1M's 1.93M rows: 4 ms, against 120 ms for torch's sort).
-    Keys with more than one descent in 64 (no such runs; timsort is then about 2x slower
-    than torch) go to torch's sort."""
+    A round's benign uploads come sorted by item (`PairBatch`) and attacks append sorted
+    runs: on CPU numpy's timsort finds the runs and merges them (ML-1M's 1.93M rows: 4 ms,
+    against 120 ms for torch's sort). Keys with more than one descent in 64 (no long runs;
+    timsort is then about 2x slower than torch) go to torch's sort."""
     if not use_numpy(keys) or int((keys[1:] < keys[:-1]).sum()) * 64 > keys.numel():
         return torch.argsort(keys, stable=True)
     return torch.from_numpy(np.argsort(keys.numpy(), kind="stable").astype(np.int64, copy=False))
