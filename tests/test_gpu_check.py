@@ -23,5 +23,6 @@ def test_gpu_check_writes_one_report_on_cpu(mirror, tmp_path, repo_root):
     assert [c["cell"] for c in report["cells"]] == ["none/mean/rho0", "spattack-l-d/krum/rho15"]
     assert all(c["status"] == "ok" and set(c["seconds_per_epoch"]) >= {"client", "aggregate", "evaluate"}
                for c in report["cells"])
+    assert all(0 < c["first_epoch_s"] < c["wall_s"] for c in report["cells"])
     assert report["race"][0]["repeated_runs"] > 1000
     assert "## Repeated-index race" in text
