@@ -82,13 +82,18 @@ def _plain_before(k: torch.Tensor, start: torch.Tensor, weight: torch.Tensor) ->
     """(...) how many plain values lie before position k (...) of expanded columns, given
     their heavy runs' starts and multiplicities (..., H). Used on a bucket's columns
     (`Merged`) and on the flat columns of `_search` alike."""
-    return k - (k.unsqueeze(-1) - start).clamp(min=0).minimum(weight).sum(-1)
+    return k - _heavy_before(k.unsqueeze(-1) - start, weight)
+
+
+def _heavy_before(at: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(...) the heavy copies before a position that lies `at` (..., H) into each run."""
+    return at.clamp(min=0).minimum(weight).sum(-1)
 
 
 def _locate(k: torch.Tensor, start: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """`_plain_before`, and which heavy run holds position k (..., H; at most one)."""
     at = k.unsqueeze(-1) - start  # how far into each run (negative: before it)
-    return _plain_before(k, start, weight), (at >= 0) & (at < weight)
+    return k - _heavy_before(at, weight), (at >= 0) & (at < weight)
 
 
 def median(items: torch.Tensor, grads: torch.Tensor, n_items: int, counts: torch.Tensor | None = None) -> torch.Tensor:
