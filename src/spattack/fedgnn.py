@@ -226,11 +226,13 @@ class RowOps:
         self.crow = torch.zeros(n_clients + 1, dtype=torch.int64, device=client.device)
         self.crow[1:] = torch.bincount(client, minlength=n_clients).cumsum(0)
         self.col = item.index_select(0, self.order)
+        self._pattern = None  # the (clients x items) pattern with zero values, made on first use
 
     def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(R,) a[c_r] . b[j_r] for a (C, d), b (n_items, d)."""
-        pattern = csr(self.crow, self.col, a.new_zeros(self.col.numel()), (self.n_clients, self.n_items))
-        return torch.sparse.sampled_addmm(pattern, a, b.T).values().index_select(0, self.place)
+        if self._pattern is None or self._pattern.dtype != a.dtype:
+            self._pattern = csr(self.crow, self.col, a.new_zeros(self.col.numel()), (self.n_clients, self.n_items))
+        return torch.sparse.sampled_addmm(self._pattern, a, b.T).values().index_select(0, self.place)
 
     def sum(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(C, d) sum over each client's rows of x_r b[j_r] for x (R,), b (n_items, d)."""
