@@ -209,9 +209,12 @@ def stable_argsort(keys: torch.Tensor) -> torch.Tensor:
     runs: on CPU numpy's timsort finds the runs and merges them (ML-1M's 1.93M rows: 4 ms,
     against 120 ms for torch's sort). Keys with more than one descent in 64 (no long runs;
     timsort is then about 2x slower than torch) go to torch's sort."""
-    if not use_numpy(keys) or int((keys[1:] < keys[:-1]).sum()) * 64 > keys.numel():
+    if not use_numpy(keys):
         return torch.argsort(keys, stable=True)
-    return torch.from_numpy(np.argsort(keys.numpy(), kind="stable").astype(np.int64, copy=False))
+    a = keys.numpy()
+    if np.count_nonzero(a[1:] < a[:-1]) * 64 > a.size:
+        return torch.argsort(keys, stable=True)
+    return torch.from_numpy(np.argsort(a, kind="stable").astype(np.int64, copy=False))
 
 
 def take(columns: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
