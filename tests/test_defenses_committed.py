@@ -108,3 +108,22 @@ def test_bulyan_against_the_untargeted_attacks_ends_with_the_better_of_krum_and_
     assert 0.02 < better["gaussian"] - hr[("bulyan", "gaussian")] < 0.05
     assert hr[("bulyan", "none")] == alone[("mean", "none")] < alone[("median", "none")]
     assert all(hr[("bulyan", a)] / hr[("bulyan", "none")] > 1.05 for a in ("labelflip", "fedattack"))
+
+
+def test_nnm_on_steam_holds_only_with_krum_against_l_d(repo_root):
+    """docs/defenses/README.md: on Steam at 5%, Spattack-L-D takes NNM+Median below 10% of
+    its clean run but leaves NNM+Krum above 40% (Krum alone below 10%); LIE leaves both
+    near 0.26, above Median and Krum alone and below Mean; O-D takes both below 10%; the
+    clean runs are Mean's."""
+    docs = repo_root / "docs" / "defenses"
+    nnm = pd.read_csv(docs / "nnm-steam" / "defenses.csv").set_index(["defense", "attack"])
+    alone = pd.read_csv(docs / "grid-steam" / "defenses.csv").set_index(["defense", "attack"])
+    rel, hr = nnm["hr10_rel"], nnm["hr10_mean"]
+    assert sorted(set(nnm.index.get_level_values("attack"))) == ["lie", "none", "spattack-l-d", "spattack-o-d"]
+    for d in ("nnm_median", "nnm_krum"):
+        assert hr[(d, "none")] == alone.loc[("mean", "none"), "hr10_mean"]
+        assert rel[(d, "spattack-o-d")] < 0.1
+        assert 0.25 < hr[(d, "lie")] < 0.28
+        assert alone.loc[(d[4:], "lie"), "hr10_mean"] < 0.2 and alone.loc[("mean", "lie"), "hr10_mean"] > 0.6
+    assert rel[("nnm_median", "spattack-l-d")] < 0.1 < 0.4 < rel[("nnm_krum", "spattack-l-d")]
+    assert alone.loc[("krum", "spattack-l-d"), "hr10_rel"] < 0.1
