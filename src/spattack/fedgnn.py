@@ -218,9 +218,14 @@ class RowOps:
     order, so the numbers do not depend on the thread count.
     """
 
-    def __init__(self, client: torch.Tensor, item: torch.Tensor, n_clients: int, n_items: int):
+    def __init__(self, client: torch.Tensor, item: torch.Tensor, n_clients: int, n_items: int,
+                 in_order: bool = False):
+        """in_order: the rows are already in CSR order (by client, then item)."""
         self.client, self.item, self.n_clients, self.n_items = client, item, n_clients, n_items
-        self.order = torch.argsort(client * n_items + item)  # CSR place -> row
+        if in_order:
+            self.order = torch.arange(client.numel(), device=client.device)
+        else:
+            self.order = torch.argsort(client * n_items + item)  # CSR place -> row
         self.place = torch.empty_like(self.order)
         self.place[self.order] = torch.arange(client.numel(), device=client.device)  # row -> CSR place
         self.crow = torch.zeros(n_clients + 1, dtype=torch.int64, device=client.device)
@@ -276,7 +281,8 @@ class LocalGraphs:
     rows: RowOps  # over (row_client, row item)
     edge_row: torch.Tensor  # (E,) rows that are user-item edges (distinct positive rows)
     edges: RowOps  # over the edges
-    nbr_flat: torch.Tensor  # (R * K,) local client * n_users + neighbour (0 for padding), rows in CSR order
+    nbr_pairs: RowOps  # over the distinct (local client, neighbour user) pairs of the rows (padding: user 0)
+    nbr_slot: torch.Tensor  # (R * K,) each (row in CSR order, neighbour slot)'s place in nbr_pairs
     terms: torch.Tensor  # (R, 5) where each upload row's gradient terms sit in gnn_step's stacked table
     self_row: torch.Tensor  # (X,) rows whose client is a neighbour of their item
     self_valid: torch.Tensor  # (X, K) those rows' neighbours without the client
@@ -298,13 +304,15 @@ class LocalGraphs:
         self_row = torch.nonzero(is_self.any(1)).squeeze(1)
         self_valid = (nbr[self_row] >= 0) & ~is_self[self_row]
         rows = RowOps(local, pairs.row_item, n_clients, n_items)
-        # by client, so that a scatter into a (clients x users) matrix fills one row at a time
-        flat = (local.unsqueeze(1) * n_users + nbr.clamp(min=0)).index_select(0, rows.order).reshape(-1)
+        # rows in CSR order: the scatter into the pairs then stays within one client's pairs at a time
+        key = (local.unsqueeze(1) * n_users + nbr.clamp(min=0)).index_select(0, rows.order).reshape(-1)
+        key, slot = torch.unique(key, return_inverse=True)
+        nbr_pairs = RowOps(key // n_users, key % n_users, n_clients, n_users, in_order=True)
         edges = RowOps(local[edge_row], pairs.row_item[edge_row], n_clients, n_items)
         table = 2 * n_clients + n_items  # rows of the table: t, grad xbar (clients), item embeddings, b_dst, b_src
         last = torch.full_like(local, table)
         terms = torch.stack([local, n_clients + local, 2 * n_clients + pairs.row_item, last, last + 1], 1)
-        return cls(local, rows, edge_row, edges, flat, terms, self_row, self_valid)
+        return cls(local, rows, edge_row, edges, nbr_pairs, slot, terms, self_row, self_valid)
 
 
 def gnn_step(user: torch.Tensor, item_emb: torch.Tensor, others: torch.Tensor, theta_flat: torch.Tensor,
@@ -359,10 +367,11 @@ def gnn_step(user: torch.Tensor, item_emb: torch.Tensor, others: torch.Tensor, t
         grad_b_src.index_add_(0, rc, (-gs * pooled_score[sr]).unsqueeze(1) * own.slope_pooled)
         weight[rows.place[sr]] = own.weight
     grad_b_dst = rows.sum(grad_q, item_emb)
-    if neighbours.shape[1]:
-        psi = t.new_zeros(n_clients * others.shape[0])
-        psi.index_add_(0, g.nbr_flat, (grad_score.index_select(0, rows.order).unsqueeze(1) * weight).reshape(-1))
-        grad_b_src += (psi.view(n_clients, -1) * (t @ others.T)) @ others
+    if neighbours.shape[1]:  # psi[c, u]: grad_score_r * weight_rk summed over c's rows r and slots k holding u
+        pairs_cu = g.nbr_pairs
+        psi = t.new_zeros(pairs_cu.col.numel())
+        psi.index_add_(0, g.nbr_slot, weight.mul_(grad_score.index_select(0, rows.order).unsqueeze(1)).reshape(-1))
+        grad_b_src += pairs_cu.sum(psi * pairs_cu.dot(t, others), others)
 
     # back through the user nodes
     grad_xbar = grad_t @ gram
