@@ -84,12 +84,12 @@ t_c . y_j with t_c = M xbar_c (xbar_c = u_c + sum alpha v) and y_j = V_j + sum a
 and y_j is computed once per item (rows whose client is among the item's neighbours are
 recomputed without it). The per-client gradients are then sums over each client's rows
 and edges (`RowOps`: sampled dot products and embedding-bag sums, rows in client order),
-a (clients x users) product for the attention over neighbour users, and per-client outer
+the same over each client's distinct (client, neighbour user) pairs for the attention over
+neighbour users (7% of Steam's clients x users, 25% of ML-1M's), and per-client outer
 products for theta; each upload row's gradient is one weighted sum of five rows of a
 small table (`LocalGraphs.combine`). CPU, one thread: a FedGNN epoch (client step,
-aggregation, evaluation) takes 2.0x a FedMF epoch on ML-100K, 3.0x on Steam and 1.7x on
-ML-1M (benchmarks/bench_fedgnn.py --threads 1); the (clients x users) attention product
-is the largest part of the step on Steam and ML-1M.
+aggregation, evaluation) takes 1.8x a FedMF epoch on ML-100K, 2.2x on Steam and 1.7x on
+ML-1M (benchmarks/bench_fedgnn.py --threads 1).
 
 Under attack: Spattack-L (fixed N(0, 1) rows) makes the item embeddings grow linearly
 under Mean, as in FedMF. Users are also pulled toward their neighbour users; without the
