@@ -220,29 +220,34 @@ class RowOps:
 
     def __init__(self, client: torch.Tensor, item: torch.Tensor, n_clients: int, n_items: int,
                  in_order: bool = False):
-        """in_order: the rows are already in CSR order (by client, then item)."""
-        self.client, self.item, self.n_clients, self.n_items = client, item, n_clients, n_items
-        if in_order:
-            self.order = torch.arange(client.numel(), device=client.device)
-        else:
-            self.order = torch.argsort(client * n_items + item)  # CSR place -> row
-        self.place = torch.empty_like(self.order)
-        self.place[self.order] = torch.arange(client.numel(), device=client.device)  # row -> CSR place
+        """client, item: (R,) int64 rows. in_order: the rows are already in CSR order (by
+        client, then item); then no permutation is kept or applied, and `client` and `item`
+        are not kept (the pattern holds them)."""
+        self.n_clients, self.n_items = n_clients, n_items
         self.crow = torch.zeros(n_clients + 1, dtype=torch.int64, device=client.device)
         self.crow[1:] = torch.bincount(client, minlength=n_clients).cumsum(0)
-        self.col = item.index_select(0, self.order)
+        if in_order:
+            self.client = self.item = self.order = self.place = None
+            self.col = item
+        else:
+            self.client, self.item = client, item
+            self.order = torch.argsort(client * n_items + item)  # CSR place -> row
+            self.place = torch.empty_like(self.order)
+            self.place[self.order] = torch.arange(client.numel(), device=client.device)  # row -> CSR place
+            self.col = item.index_select(0, self.order)
         self._pattern = None  # the (clients x items) pattern with zero values, made on first use
 
     def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(R,) a[c_r] . b[j_r] for a (C, d), b (n_items, d)."""
         if self._pattern is None or self._pattern.dtype != a.dtype:
             self._pattern = csr(self.crow, self.col, a.new_zeros(self.col.numel()), (self.n_clients, self.n_items))
-        return torch.sparse.sampled_addmm(self._pattern, a, b.T).values().index_select(0, self.place)
+        dots = torch.sparse.sampled_addmm(self._pattern, a, b.T).values()
+        return dots if self.place is None else dots.index_select(0, self.place)
 
     def sum(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(C, d) sum over each client's rows of x_r b[j_r] for x (R,), b (n_items, d)."""
-        return F.embedding_bag(self.col, b, self.crow[:-1], per_sample_weights=x.index_select(0, self.order),
-                               mode="sum")
+        weights = x if self.order is None else x.index_select(0, self.order)
+        return F.embedding_bag(self.col, b, self.crow[:-1], per_sample_weights=weights, mode="sum")
 
 
 @dataclass
