@@ -166,23 +166,18 @@ def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_100k(repo_ro
         assert hr[("mean", attack)] == earlier.loc[("ml-100k", "mean", attack), "hr10_mean"]
 
 
-def test_headrep_on_ml_1m_at_seed_0(repo_root):
-    """docs/defenses/README.md, ML-1M at 5%, seed 0: HeadRep's clean HR@10 is 98.0% of
-    Mean's (the 2% line, one seed), it keeps 99.9-100.2% of it under the four Spattack
-    variants and Evade-H, where Mean keeps 15-21% and 72%; Mean's clean and -O cells are
-    Fig. 3's (fig3-ml-1m) to six digits."""
-    docs = repo_root / "docs" / "defenses"
-    grid = pd.read_csv(docs / "headrep-ml-1m" / "defenses.csv").set_index(["defense", "attack"])
-    assert (grid.seeds == 1).all() and len(grid) == 12 and set(grid.dataset) == {"ml-1m"}
+def test_headrep_on_ml_1m_over_three_seeds(repo_root):
+    """docs/defenses/README.md, ML-1M at 5%, seeds 0-2: HeadRep's clean HR@10 is within 2%
+    of Mean's (98.7%), it keeps at least 99% of it under the four Spattack variants and
+    Evade-H, where Mean keeps 15-21% and 72%."""
+    grid = pd.read_csv(repo_root / "docs" / "defenses" / "headrep-3seeds-ml-1m" / "defenses.csv")
+    grid = grid.set_index(["defense", "attack"])
+    assert (grid.seeds == 3).all() and len(grid) == 12 and set(grid.dataset) == {"ml-1m"}
     rel, hr = grid["hr10_rel"], grid["hr10_mean"]
-    assert 0.98 <= hr[("head_reputation", "none")] / hr[("mean", "none")] < 0.985
+    assert 0.98 <= hr[("head_reputation", "none")] / hr[("mean", "none")] < 1
     for attack in (*SPATTACKS, "evade-h"):
         assert rel[("head_reputation", attack)] >= 0.99, attack
-    assert all(rel[("mean", a)] < 0.25 for a in SPATTACKS) and 0.7 < rel[("mean", "evade-h")] < 0.75
-    fig3 = pd.read_csv(repo_root / "docs" / "reproduction" / "fig3-ml-1m" / "fig3.csv")
-    fig3 = fig3[(fig3.defense == "mean") & (fig3.metric == "hr10")].set_index(["attack", "ratio"]).ours
-    for attack, ratio in (("none", 0), ("spattack-o-d", 5), ("spattack-o-s", 5)):
-        assert round(hr[("mean", attack)], 6) == round(fig3[(attack, ratio)], 6), attack
+    assert all(0.15 < rel[("mean", a)] < 0.22 for a in SPATTACKS) and 0.7 < rel[("mean", "evade-h")] < 0.75
 
 
 def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root):
