@@ -200,25 +200,33 @@ def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root):
 
 def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root):
     """docs/defenses/README.md, 3 seeds on ML-100K at 5%: Fang takes all seven rules to
-    12-24% of clean, below Spattack-O-D's mark for each; LIE and Cluster cost the Median,
-    the trimmed mean and GeoMed 9-21% where Mean, Norm and CClip lose at most 4%; Krum falls
-    to 27% under Cluster and 65% under FedAttack; the clean rows are grid-3seeds-ml-100k's
-    and Mean's rows headrep-3seeds'."""
+    12-24% of clean, below Spattack-O-D's mark for each, the Median and GeoMed lowest; LIE
+    and Cluster cost the Median, the trimmed mean and GeoMed 9-21% where Mean, Norm and
+    CClip lose at most 4%; Krum falls to 27% under Cluster, 65% under FedAttack (the widest
+    std) and 80% under LIE, and ends above clean under Gaussian; LabelFlip, FedAttack and
+    Gaussian cost the other six at most 6.3%; the clean rows are grid-3seeds-ml-100k's and
+    Mean's rows headrep-3seeds' (mean and std)."""
     docs = repo_root / "docs" / "defenses"
     grid = pd.read_csv(docs / "baselines-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
     assert (grid.seeds == 3).all() and len(grid) == 49 and set(grid.dataset) == {"ml-100k"}
-    rel = grid["hr10_rel"]
+    rel = grid["hr10_rel"].round(2)
     spattack = pd.read_csv(docs / "grid-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
-    rules = list(grid.index.unique("defense"))
-    for d in rules:
-        assert 0.1 < rel[(d, "fang")] < min(0.25, spattack.loc[(d, "spattack-o-d"), "hr10_rel"]), d
-        assert grid.loc[(d, "none"), "hr10_mean"] == spattack.loc[(d, "none"), "hr10_mean"], d
-    for attack in ("lie", "cluster"):
-        assert all(0.78 < rel[(d, attack)] < 0.92 for d in ("median", "trimmed_mean", "geometric_median")), attack
-        assert all(rel[(d, attack)] >= 0.955 for d in ("mean", "norm", "centered_clipping")), attack
-    assert rel[("krum", "cluster")] < 0.3 and 0.6 < rel[("krum", "fedattack")] < 0.7
-    others = [d for d in rules if d != "krum"]
-    assert all(rel[(d, a)] > 0.93 for d in others for a in ("labelflip", "fedattack", "gaussian"))
     earlier = pd.read_csv(docs / "headrep-3seeds" / "defenses.csv").set_index(["dataset", "defense", "attack"])
+    rules = list(grid.index.unique("defense"))
+    fang = rel.xs("fang", level="attack")
+    assert fang.min() == 0.12 and fang.max() == 0.24
+    assert set(fang[fang == fang.min()].index) == {"median", "geometric_median"}
+    for d in rules:
+        assert grid.loc[(d, "fang"), "hr10_rel"] < spattack.loc[(d, "spattack-o-d"), "hr10_rel"], d
+        same = grid.loc[(d, "none"), ["hr10_mean", "hr10_std"]] == spattack.loc[(d, "none"), ["hr10_mean", "hr10_std"]]
+        assert same.all(), d
+    for attack in ("lie", "cluster"):
+        assert all(0.79 <= rel[(d, attack)] <= 0.91 for d in ("median", "trimmed_mean", "geometric_median")), attack
+        assert all(rel[(d, attack)] >= 0.96 for d in ("mean", "norm", "centered_clipping")), attack
+    assert (rel[("krum", "cluster")], rel[("krum", "fedattack")], rel[("krum", "lie")]) == (0.27, 0.65, 0.8)
+    assert grid.hr10_std.idxmax() == ("krum", "fedattack") and rel[("krum", "gaussian")] > 1
+    others = [d for d in rules if d != "krum"]
+    assert min(grid.loc[(d, a), "hr10_rel"] for d in others for a in ("labelflip", "fedattack", "gaussian")) > 0.937
     for attack in grid.index.unique("attack"):
-        assert grid.loc[("mean", attack), "hr10_mean"] == earlier.loc[("ml-100k", "mean", attack), "hr10_mean"]
+        cols = ["hr10_mean", "hr10_std"]
+        assert (grid.loc[("mean", attack), cols] == earlier.loc[("ml-100k", "mean", attack), cols]).all(), attack
