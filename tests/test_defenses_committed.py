@@ -141,7 +141,7 @@ def test_nnm_on_steam_holds_only_with_krum_against_l_d(repo_root):
     assert alone.loc[("krum", "spattack-l-d")] / alone.loc[("krum", "none")] < 0.1
 
 
-def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_100k(repo_root):
+def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_100k(repo_root, three_seeds):
     """docs/defenses/README.md, 3 seeds on ML-100K at 5%: O-D takes all seven rules to
     19-27% of clean; under O-S Norm and CClip keep 60-67%, the Median 40%, GeoMed 17%;
     the -L attacks leave the robust rules 85-98% and Mean under 40%; Median's and GeoMed's
@@ -161,9 +161,8 @@ def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_100k(repo_ro
     for d in ("median", "geometric_median"):
         assert 0 < hr[(d, "none")] - hr[("mean", "none")] < std[(d, "none")]
         assert std[(d, "none")] > 3 * std[("mean", "none")]
-    earlier = pd.read_csv(docs / "headrep-3seeds" / "defenses.csv").set_index(["dataset", "defense", "attack"])
     for attack in ("none", "spattack-o-d", "spattack-o-s", "spattack-l-d", "spattack-l-s"):
-        assert hr[("mean", attack)] == earlier.loc[("ml-100k", "mean", attack), "hr10_mean"]
+        assert hr[("mean", attack)] == three_seeds.loc[("ml-100k", "mean", attack), "hr10_mean"]
 
 
 def test_headrep_on_ml_1m_over_three_seeds(repo_root):
@@ -180,7 +179,7 @@ def test_headrep_on_ml_1m_over_three_seeds(repo_root):
     assert all(0.15 < rel[("mean", a)] < 0.22 for a in SPATTACKS) and 0.7 < rel[("mean", "evade-h")] < 0.75
 
 
-def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root):
+def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root, three_seeds):
     """docs/defenses/README.md, 3 seeds on Steam at 5%: the four Spattack variants take all
     seven rules to 6-21% of clean (HeadRep 99%); the Median and GeoMed keep 72-74% of Mean's
     clean HR@10, Krum 93%; Mean's cells are headrep-3seeds' own but under L-D."""
@@ -192,13 +191,12 @@ def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root):
     hr = grid.hr10_mean.xs("none", level="attack")
     assert all(0.7 < hr[d] / hr["mean"] < 0.75 for d in ("median", "geometric_median"))
     assert 0.9 < hr["krum"] / hr["mean"] < 0.95 and hr["trimmed_mean"] == hr["mean"]
-    earlier = pd.read_csv(docs / "headrep-3seeds" / "defenses.csv").set_index(["dataset", "defense", "attack"])
     for attack in ("none", *SPATTACKS):
-        same = grid.loc[("mean", attack), "hr10_mean"] == earlier.loc[("steam", "mean", attack), "hr10_mean"]
+        same = grid.loc[("mean", attack), "hr10_mean"] == three_seeds.loc[("steam", "mean", attack), "hr10_mean"]
         assert same == (attack != "spattack-l-d"), attack
 
 
-def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root):
+def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root, three_seeds):
     """docs/defenses/README.md, 3 seeds on ML-100K at 5%: Fang takes all seven rules to
     12-24% of clean, below Spattack-O-D's mark for each, the Median and GeoMed lowest; LIE
     and Cluster cost the Median, the trimmed mean and GeoMed 9-21% where Mean, Norm and
@@ -211,7 +209,6 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root)
     assert (grid.seeds == 3).all() and len(grid) == 49 and set(grid.dataset) == {"ml-100k"}
     rel = grid["hr10_rel"].round(2)
     spattack = pd.read_csv(docs / "grid-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
-    earlier = pd.read_csv(docs / "headrep-3seeds" / "defenses.csv").set_index(["dataset", "defense", "attack"])
     rules = list(grid.index.unique("defense"))
     fang = rel.xs("fang", level="attack")
     assert fang.min() == 0.12 and fang.max() == 0.24
@@ -229,22 +226,21 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root)
     assert min(grid.loc[(d, a), "hr10_rel"] for d in others for a in ("labelflip", "fedattack", "gaussian")) > 0.937
     for attack in grid.index.unique("attack"):
         cols = ["hr10_mean", "hr10_std"]
-        assert (grid.loc[("mean", attack), cols] == earlier.loc[("ml-100k", "mean", attack), cols]).all(), attack
+        assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("ml-100k", "mean", attack), cols]).all(), attack
 
 
-def test_three_seeds_against_the_adaptive_attacks_on_ml_100k(repo_root):
+def test_three_seeds_against_the_adaptive_attacks_on_ml_100k(repo_root, three_seeds):
     """docs/defenses/README.md, 3 seeds on ML-100K at 5%: Evade-H costs the five rules that
     take it 10-29% of clean, more than the 4% it costs HeadRep; Evade-O and Evade-L cost
     them at most 5.4%; Mean's rows are headrep-3seeds' (mean and std)."""
     docs = repo_root / "docs" / "defenses"
     grid = pd.read_csv(docs / "adaptive-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
     assert (grid.seeds == 3).all() and len(grid) == 22 and set(grid.dataset) == {"ml-100k"}
-    earlier = pd.read_csv(docs / "headrep-3seeds" / "defenses.csv").set_index(["dataset", "defense", "attack"])
     rel = grid["hr10_rel"]
     evade_h = rel.xs("evade-h", level="attack")
     assert len(evade_h) == 5 and 0.71 <= evade_h.min() and evade_h.max() <= 0.905
-    assert evade_h.max() < earlier.loc[("ml-100k", "head_reputation", "evade-h"), "hr10_rel"]
+    assert evade_h.max() < three_seeds.loc[("ml-100k", "head_reputation", "evade-h"), "hr10_rel"]
     assert rel.drop(index=["none", "evade-h"], level="attack").min() > 0.945
     cols = ["hr10_mean", "hr10_std"]
     for attack in ("none", "evade-o", "evade-l", "evade-h"):
-        assert (grid.loc[("mean", attack), cols] == earlier.loc[("ml-100k", "mean", attack), cols]).all(), attack
+        assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("ml-100k", "mean", attack), cols]).all(), attack
