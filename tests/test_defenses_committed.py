@@ -1,8 +1,13 @@
 """The defense benchmark's committed outputs (docs/defenses) hold what docs/defenses/README.md
 says of them: HeadRep's targets, and the paper's defenses breaking as in Fig. 3."""
 
+import re
+
 import pandas as pd
 import pytest
+
+from spattack.aggregators import DEFENSES
+from spattack.attacks import ATTACKS
 
 SPATTACKS = ["spattack-o-d", "spattack-o-s", "spattack-l-d", "spattack-l-s"]
 
@@ -286,3 +291,51 @@ def test_evade_h_costs_every_rule_about_the_same_on_steam(repo_root, three_seeds
     cols = ["hr10_mean", "hr10_std"]
     for attack in ("none", "evade-h"):
         assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("steam", "mean", attack), cols]).all(), attack
+
+
+def _three_seed_tables(root):
+    """(folder, header, rows) of every 'aggregator | clean | ...' table of root's README, with
+    the last of root's folders named in backticks before it."""
+    folders, table, found = [], None, []
+    for line in (root / "README.md").read_text().splitlines():
+        if line.startswith("|"):
+            if table is None and line.startswith("| aggregator | clean |") and folders:
+                table = (folders[-1], [c.strip() for c in line.strip("|").split("|")], [])
+                found.append(table)
+            elif table is not None and not line.startswith("|---"):
+                table[2].append([c.strip() for c in line.strip("|").split("|")])
+            continue
+        table = None
+        folders += [f for f in re.findall(r"`([a-z0-9-]+?)(?:/defenses\.csv)?`", line) if (root / f).is_dir()]
+    return found
+
+
+def test_every_three_seed_table_matches_its_csv(repo_root):
+    """Each value of the README's 3-seed tables is its CSV's, rounded as printed: mean ± std
+    (relative HR@10), '—' where the rule refuses the attack; a row label may name another
+    folder in backticks."""
+    root = repo_root / "docs" / "defenses"
+    tables = [t for t in _three_seed_tables(root) if "3seeds" in t[0]]
+    assert len(tables) >= 6
+    defenses = {spec.label: name for name, spec in DEFENSES.items()}
+    attacks = {(spec.short_label or spec.label): name for name, spec in ATTACKS.items()} | {"clean": "none"}
+    checked = 0
+    for folder, header, rows in tables:
+        dataset = pd.read_csv(root / folder / "defenses.csv").dataset.unique()
+        assert len(dataset) == 1, folder
+        for label, *cells in rows:
+            name, source = re.fullmatch(r"(\S+)(?: \(`([a-z0-9-]+)`\))?", label).groups()
+            csv = pd.read_csv(root / (source or folder) / "defenses.csv").set_index(["dataset", "defense", "attack"])
+            for attack, cell in zip(header[1:], cells):
+                key = (dataset[0], defenses[name], attacks[attack])
+                if cell == "—":
+                    assert key not in csv.index, (folder, key)
+                    continue
+                mean, std, rel = re.fullmatch(r"([\d.]+)(?: ± ([\d.]+))?(?: \(([\d.]+)\))?", cell).groups()
+                row = csv.loc[key]
+                for printed, value in ((mean, row.hr10_mean), (std, row.hr10_std), (rel, row.hr10_rel)):
+                    if printed is not None:
+                        digits = len(printed.split(".")[1])
+                        assert f"{value:.{digits}f}" == printed, (folder, key, printed, value)
+                        checked += 1
+    assert checked > 300
