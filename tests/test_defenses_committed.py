@@ -12,10 +12,14 @@ from spattack.attacks import ATTACKS
 SPATTACKS = ["spattack-o-d", "spattack-o-s", "spattack-l-d", "spattack-l-s"]
 
 
+def committed(repo_root, folder, index=("defense", "attack")):
+    """The committed run docs/defenses/<folder>: its defenses.csv indexed by `index`."""
+    return pd.read_csv(repo_root / "docs" / "defenses" / folder / "defenses.csv").set_index(list(index))
+
+
 @pytest.fixture(scope="module")
 def three_seeds(repo_root):
-    return pd.read_csv(repo_root / "docs" / "defenses" / "headrep-3seeds" / "defenses.csv").set_index(
-        ["dataset", "defense", "attack"])
+    return committed(repo_root, "headrep-3seeds", index=("dataset", "defense", "attack"))
 
 
 @pytest.mark.parametrize("dataset", ["ml-100k", "steam"])
@@ -31,9 +35,9 @@ def test_headrep_keeps_clean_accuracy_and_holds_against_spattack(three_seeds, da
 
 @pytest.mark.parametrize("dataset,below", [("ml-100k", 0.35), ("steam", 0.2)])
 def test_spattack_o_d_breaks_every_aggregator_of_the_literature(repo_root, dataset, below):
-    grid = pd.read_csv(repo_root / "docs" / "defenses" / f"grid-{dataset}" / "defenses.csv")
+    grid = committed(repo_root, f"grid-{dataset}")
     assert set(grid.dataset) == {dataset}
-    o_d = grid[grid.attack == "spattack-o-d"].set_index("defense").hr10_rel
+    o_d = grid.hr10_rel.xs("spattack-o-d", level="attack")
     assert len(o_d) == 9
     assert (o_d.drop("head_reputation") < below).all() and o_d["head_reputation"] >= 0.8
 
@@ -50,11 +54,9 @@ def test_evade_h_is_where_headrep_s_margin_ends(three_seeds):
 def test_nnm_and_bulyan_hold_against_l_d_but_not_o_d(repo_root):
     """docs/defenses/README.md: on ML-100K at 5%, O-D leaves NNM+Median, NNM+Krum and
     Bulyan under a fifth of their clean runs, L-D at least 95%; with f = 0 they are Mean."""
-    rel = pd.read_csv(repo_root / "docs" / "defenses" / "nnm-bulyan-ml-100k" / "defenses.csv").set_index(
-        ["defense", "attack"])
+    rel = committed(repo_root, "nnm-bulyan-ml-100k")
     assert set(rel.index.get_level_values("defense")) == {"nnm_median", "nnm_krum", "bulyan"}
-    mean = pd.read_csv(repo_root / "docs" / "defenses" / "grid-ml-100k" / "defenses.csv").set_index(
-        ["defense", "attack"]).loc[("mean", "none"), "hr10_mean"]
+    mean = committed(repo_root, "grid-ml-100k").loc[("mean", "none"), "hr10_mean"]
     for defense in ("nnm_median", "nnm_krum", "bulyan"):
         assert rel.loc[(defense, "none"), "hr10_mean"] == mean
         assert rel.loc[(defense, "spattack-o-d"), "hr10_rel"] < 0.2
@@ -66,9 +68,8 @@ def test_nnm_lifts_the_base_rules_under_lie_and_costs_krum_under_label_flip(repo
     of clean under LIE (alone: 81-82%) and Krum from 33% to at least 90% under Cluster,
     leaves O-D and Fang near an untrained model, and NNM+Krum ends below 85% of clean
     under label flip and FedAttack, where Krum alone keeps label flip at 100%."""
-    docs = repo_root / "docs" / "defenses"
-    nnm = pd.read_csv(docs / "nnm-ml-100k" / "defenses.csv").set_index(["defense", "attack"])["hr10_rel"]
-    alone = pd.read_csv(docs / "grid-ml-100k" / "defenses.csv").set_index(["defense", "attack"])["hr10_rel"]
+    nnm = committed(repo_root, "nnm-ml-100k")["hr10_rel"]
+    alone = committed(repo_root, "grid-ml-100k")["hr10_rel"]
     assert len(nnm) == 18
     for base in ("median", "krum"):
         assert nnm[(f"nnm_{base}", "lie")] >= 0.98 > 0.85 > alone[(base, "lie")]
@@ -85,10 +86,9 @@ def test_bulyan_holds_no_better_than_krum_or_median_against_lie_and_fang(repo_ro
     of its clean run and Fang near an untrained model, never more than 0.01 above the
     better of Krum and Median alone (relative to clean); its clean and Spattack-D cells
     are those of nnm-bulyan-ml-100k."""
-    docs = repo_root / "docs" / "defenses"
-    bulyan = pd.read_csv(docs / "bulyan-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
-    alone = pd.read_csv(docs / "grid-ml-100k" / "defenses.csv").set_index(["defense", "attack"])["hr10_rel"]
-    earlier = pd.read_csv(docs / "nnm-bulyan-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
+    bulyan = committed(repo_root, "bulyan-ml-100k")
+    alone = committed(repo_root, "grid-ml-100k")["hr10_rel"]
+    earlier = committed(repo_root, "nnm-bulyan-ml-100k")
     assert sorted(bulyan.loc["bulyan"].index) == ["cluster", "fang", "fedattack", "gaussian", "labelflip", "lie",
                                                   "none", "spattack-l-d", "spattack-o-d"]
     for attack in ("none", "spattack-o-d", "spattack-l-d"):
@@ -105,9 +105,8 @@ def test_bulyan_ends_no_better_than_the_better_of_krum_and_median(repo_root):
     below under L-D, Cluster, LIE, Gaussian and Fang (by 0.008 to 0.059), level under
     label flip and O-D, above only under FedAttack; its ratios above 1 come from its clean
     run being Mean's (f = 0)."""
-    docs = repo_root / "docs" / "defenses"
-    hr = pd.read_csv(docs / "bulyan-ml-100k" / "defenses.csv").set_index(["defense", "attack"])["hr10_mean"]
-    alone = pd.read_csv(docs / "grid-ml-100k" / "defenses.csv").set_index(["defense", "attack"])["hr10_mean"]
+    hr = committed(repo_root, "bulyan-ml-100k")["hr10_mean"]
+    alone = committed(repo_root, "grid-ml-100k")["hr10_mean"]
     better = {a: max(alone[("krum", a)], alone[("median", a)]) for a in ("labelflip", "fedattack", "gaussian")}
     assert hr[("bulyan", "labelflip")] >= better["labelflip"] - 0.001
     assert hr[("bulyan", "fedattack")] > better["fedattack"]
@@ -126,9 +125,8 @@ def test_nnm_on_steam_holds_only_with_krum_against_l_d(repo_root):
     leave both near 0.26 and 0.21, above Median and Krum alone and below Mean; under label
     flip and FedAttack mixing costs the Median and helps Krum (57-74% of clean); O-D takes
     both below 10%; the clean runs are Mean's."""
-    docs = repo_root / "docs" / "defenses"
-    nnm = pd.read_csv(docs / "nnm-steam" / "defenses.csv").set_index(["defense", "attack"])
-    alone = pd.read_csv(docs / "grid-steam" / "defenses.csv").set_index(["defense", "attack"])["hr10_mean"]
+    nnm = committed(repo_root, "nnm-steam")
+    alone = committed(repo_root, "grid-steam")["hr10_mean"]
     rel, hr = nnm["hr10_rel"], nnm["hr10_mean"]
     assert sorted(set(nnm.index.get_level_values("attack"))) == [
         "cluster", "fedattack", "labelflip", "lie", "none", "spattack-l-d", "spattack-o-d"]
@@ -151,8 +149,7 @@ def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_100k(repo_ro
     19-27% of clean; under O-S Norm and CClip keep 60-67%, the Median 40%, GeoMed 17%;
     the -L attacks leave the robust rules 85-98% and Mean under 40%; Median's and GeoMed's
     clean gain over Mean is within one std; Mean's cells are headrep-3seeds' own."""
-    docs = repo_root / "docs" / "defenses"
-    grid = pd.read_csv(docs / "grid-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
+    grid = committed(repo_root, "grid-3seeds-ml-100k")
     assert (grid.seeds == 3).all() and len(grid) == 31 and set(grid.dataset) == {"ml-100k"}
     rel, hr, std = grid["hr10_rel"], grid["hr10_mean"], grid["hr10_std"]
     robust = ["median", "trimmed_mean", "krum", "norm", "geometric_median", "centered_clipping"]
@@ -174,8 +171,7 @@ def test_headrep_on_ml_1m_over_three_seeds(repo_root):
     """docs/defenses/README.md, ML-1M at 5%, seeds 0-2: HeadRep's clean HR@10 is within 2%
     of Mean's (98.7%), it keeps at least 99% of it under the four Spattack variants and
     Evade-H, where Mean keeps 15-21% and 72%."""
-    grid = pd.read_csv(repo_root / "docs" / "defenses" / "headrep-3seeds-ml-1m" / "defenses.csv")
-    grid = grid.set_index(["defense", "attack"])
+    grid = committed(repo_root, "headrep-3seeds-ml-1m")
     assert (grid.seeds == 3).all() and len(grid) == 12 and set(grid.dataset) == {"ml-1m"}
     rel, hr = grid["hr10_rel"], grid["hr10_mean"]
     assert 0.98 <= hr[("head_reputation", "none")] / hr[("mean", "none")] < 1
@@ -188,8 +184,7 @@ def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root, thre
     """docs/defenses/README.md, 3 seeds on Steam at 5%: the four Spattack variants take all
     seven rules to 6-21% of clean (HeadRep 99%); the Median and GeoMed keep 72-74% of Mean's
     clean HR@10, Krum 93%; Mean's cells are headrep-3seeds' own but under L-D."""
-    docs = repo_root / "docs" / "defenses"
-    grid = pd.read_csv(docs / "grid-3seeds-steam" / "defenses.csv").set_index(["defense", "attack"])
+    grid = committed(repo_root, "grid-3seeds-steam")
     assert (grid.seeds == 3).all() and len(grid) == 31 and set(grid.dataset) == {"steam"}
     attacked = grid.drop(index="none", level="attack")
     assert attacked.hr10_rel.between(0.05, 0.22).all() and attacked.hr10_std.max() < 0.02
@@ -209,11 +204,10 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root,
     std) and 80% under LIE, and ends above clean under Gaussian; LabelFlip, FedAttack and
     Gaussian cost the other six at most 6.3%; the clean rows are grid-3seeds-ml-100k's and
     Mean's rows headrep-3seeds' (mean and std)."""
-    docs = repo_root / "docs" / "defenses"
-    grid = pd.read_csv(docs / "baselines-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
+    grid = committed(repo_root, "baselines-3seeds-ml-100k")
     assert (grid.seeds == 3).all() and len(grid) == 49 and set(grid.dataset) == {"ml-100k"}
     rel = grid["hr10_rel"].round(2)
-    spattack = pd.read_csv(docs / "grid-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
+    spattack = committed(repo_root, "grid-3seeds-ml-100k")
     rules = list(grid.index.unique("defense"))
     fang = rel.xs("fang", level="attack")
     assert fang.min() == 0.12 and fang.max() == 0.24
@@ -238,8 +232,7 @@ def test_three_seeds_against_the_adaptive_attacks_on_ml_100k(repo_root, three_se
     """docs/defenses/README.md, 3 seeds on ML-100K at 5%: Evade-H costs the five rules that
     take it 10-29% of clean, more than the 4% it costs HeadRep; Evade-O and Evade-L cost
     them at most 5.4%; Mean's rows are headrep-3seeds' (mean and std)."""
-    docs = repo_root / "docs" / "defenses"
-    grid = pd.read_csv(docs / "adaptive-3seeds-ml-100k" / "defenses.csv").set_index(["defense", "attack"])
+    grid = committed(repo_root, "adaptive-3seeds-ml-100k")
     assert (grid.seeds == 3).all() and len(grid) == 22 and set(grid.dataset) == {"ml-100k"}
     rel = grid["hr10_rel"]
     evade_h = rel.xs("evade-h", level="attack")
@@ -257,8 +250,7 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_steam(repo_root, t
     to 13-39% where Mean, Norm and CClip keep 91-96%; LabelFlip, FedAttack and Gaussian cost
     the trimmed mean and Krum 26-59% and the other five at most 8%; the clean rows are
     grid-3seeds-steam's and Mean's rows headrep-3seeds' (mean and std)."""
-    docs = repo_root / "docs" / "defenses"
-    grid = pd.read_csv(docs / "baselines-3seeds-steam" / "defenses.csv").set_index(["defense", "attack"])
+    grid = committed(repo_root, "baselines-3seeds-steam")
     assert (grid.seeds == 3).all() and len(grid) == 49 and set(grid.dataset) == {"steam"}
     rel = grid["hr10_rel"].round(2)
     fang = rel.xs("fang", level="attack")
@@ -270,7 +262,7 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_steam(repo_root, t
     f_rules = mild.loc[["trimmed_mean", "krum"]]
     assert f_rules.min() == 0.41 and f_rules.max() == 0.74
     assert mild.drop(index=["trimmed_mean", "krum"], level="defense").min() >= 0.92
-    spattack = pd.read_csv(docs / "grid-3seeds-steam" / "defenses.csv").set_index(["defense", "attack"])
+    spattack = committed(repo_root, "grid-3seeds-steam")
     cols = ["hr10_mean", "hr10_std"]
     for d in grid.index.unique("defense"):
         assert (grid.loc[(d, "none"), cols] == spattack.loc[(d, "none"), cols]).all(), d
@@ -281,8 +273,7 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_steam(repo_root, t
 def test_evade_h_costs_every_rule_about_the_same_on_steam(repo_root, three_seeds):
     """docs/defenses/README.md, 3 seeds on Steam at 5%: the five rules that take Evade-H keep
     81-84% of clean, as HeadRep does (82%); Mean's rows are headrep-3seeds'."""
-    grid = pd.read_csv(repo_root / "docs" / "defenses" / "adaptive-3seeds-steam" / "defenses.csv")
-    grid = grid.set_index(["defense", "attack"])
+    grid = committed(repo_root, "adaptive-3seeds-steam")
     assert (grid.seeds == 3).all() and len(grid) == 12 and set(grid.dataset) == {"steam"}
     evade_h = grid.hr10_rel.xs("evade-h", level="attack")
     assert len(evade_h) == 5 and 0.805 <= evade_h.min() and evade_h.max() < 0.845
@@ -321,11 +312,11 @@ def test_every_three_seed_table_matches_its_csv(repo_root):
     attacks = {(spec.short_label or spec.label): name for name, spec in ATTACKS.items()} | {"clean": "none"}
     checked = 0
     for folder, header, rows in tables:
-        dataset = pd.read_csv(root / folder / "defenses.csv").dataset.unique()
+        dataset = committed(repo_root, folder).dataset.unique()
         assert len(dataset) == 1, folder
         for label, *cells in rows:
             name, source = re.fullmatch(r"(\S+)(?: \(`([a-z0-9-]+)`\))?", label).groups()
-            csv = pd.read_csv(root / (source or folder) / "defenses.csv").set_index(["dataset", "defense", "attack"])
+            csv = committed(repo_root, source or folder, index=("dataset", "defense", "attack"))
             for attack, cell in zip(header[1:], cells):
                 key = (dataset[0], defenses[name], attacks[attack])
                 if cell == "—":
