@@ -313,6 +313,21 @@ def test_multi_krum_over_three_seeds(repo_root, three_seeds):
     assert all(0.16 < steam[a] - krum[a] < 0.21 for a in ("fedattack", "lie", "cluster"))
 
 
+def test_bulyan_on_steam_ends_below_the_better_of_krum_and_median(repo_root):
+    """docs/defenses/README.md, Bulyan on Steam at 5%, seed 0: below the better of Krum and
+    Median alone under all eight attacks; 65-66% of its clean run (Mean's) under label flip,
+    FedAttack and Gaussian, 8-23% under LIE, Cluster, Fang and Spattack-D."""
+    hr = committed(repo_root, "bulyan-steam")
+    assert len(hr) == 9 and set(hr.dataset) == {"steam"}
+    alone = committed(repo_root, "grid-steam")
+    assert hr.loc[("bulyan", "none"), "hr10_mean"] == alone.loc[("mean", "none"), "hr10_mean"]
+    rel = hr.hr10_rel["bulyan"]
+    for attack in rel.index.drop("none"):
+        assert hr.loc[("bulyan", attack), "hr10_mean"] < max(alone.hr10_mean[(d, attack)] for d in ("krum", "median"))
+    assert rel[["labelflip", "fedattack", "gaussian"]].between(0.645, 0.665).all()
+    assert rel[["lie", "cluster", "fang", "spattack-o-d", "spattack-l-d"]].between(0.08, 0.235).all()
+
+
 def _three_seed_tables(root):
     """(folder, header, rows) of every 'aggregator | clean | ...' table of root's README, with
     the last of root's folders named in backticks before it."""
