@@ -295,11 +295,10 @@ def test_multi_krum_over_three_seeds(repo_root, three_seeds):
     Cluster, at most 11% under Fang and Spattack-D, 0.17-0.20 above Krum under FedAttack, LIE
     and Cluster."""
     held = ["labelflip", "fedattack", "gaussian", "lie", "cluster"]
-    rel = {}
+    rel, cols = {}, ["hr10_mean", "hr10_std"]
     for dataset in ("ml-100k", "steam"):
         grid = committed(repo_root, f"multi-krum-3seeds-{dataset}")
         assert (grid.seeds == 3).all() and len(grid) == 9 and set(grid.dataset) == {dataset}
-        cols = ["hr10_mean", "hr10_std"]
         assert (grid.loc[("multi_krum", "none"), cols] == three_seeds.loc[(dataset, "mean", "none"), cols]).all()
         rel[dataset] = grid.hr10_rel.loc["multi_krum"]
     mean = three_seeds.hr10_rel.xs("mean", level="defense")
@@ -329,19 +328,20 @@ def test_bulyan_on_steam_ends_below_the_better_of_krum_and_median(repo_root):
 
 
 def _three_seed_tables(root):
-    """(folder, header, rows) of every 'aggregator | clean | ...' table of root's README, with
-    the last of root's folders named in backticks before it."""
+    """(folder, header, rows) of every 'aggregator | clean | ...' table of root's README whose
+    folder, the last of root's folders named in backticks before it, holds 3 seeds."""
     folders, table, found = [], None, []
     for line in (root / "README.md").read_text().splitlines():
-        if line.startswith("|"):
-            if table is None and line.startswith("| aggregator | clean |") and folders:
-                table = (folders[-1], [c.strip() for c in line.strip("|").split("|")], [])
-                found.append(table)
-            elif table is not None and not line.startswith("|---"):
-                table[2].append([c.strip() for c in line.strip("|").split("|")])
+        if not line.startswith("|"):
+            table = None
+            folders += [f for f in re.findall(r"`([a-z0-9-]+?)(?:/defenses\.csv)?`", line) if (root / f).is_dir()]
             continue
-        table = None
-        folders += [f for f in re.findall(r"`([a-z0-9-]+?)(?:/defenses\.csv)?`", line) if (root / f).is_dir()]
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if table is None and cells[:2] == ["aggregator", "clean"] and folders and "3seeds" in folders[-1]:
+            table = (folders[-1], cells, [])
+            found.append(table)
+        elif table is not None and not line.startswith("|---"):
+            table[2].append(cells)
     return found
 
 
@@ -350,8 +350,8 @@ def test_every_three_seed_table_matches_its_csv(repo_root):
     (relative HR@10), '—' where the rule refuses the attack; a row label may name other
     folders in backticks, whose rows it shows."""
     root = repo_root / "docs" / "defenses"
-    tables = [t for t in _three_seed_tables(root) if "3seeds" in t[0]]
-    assert len(tables) >= 6
+    tables = _three_seed_tables(root)
+    assert len(tables) >= 9
     defenses = {spec.label: name for name, spec in DEFENSES.items()}
     attacks = {(spec.short_label or spec.label): name for name, spec in ATTACKS.items()} | {"clean": "none"}
     checked = 0
