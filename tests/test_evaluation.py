@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spattack.evaluation import METRICS, Evaluator, random_ranking_metrics, ranking_metrics
+from spattack.evaluation import METRICS, Evaluator, _repeats, random_ranking_metrics, ranking_metrics
 from spattack.synthetic import synthetic_interactions
 
 
@@ -108,6 +108,36 @@ def test_negatives_distinct_allowed_and_fresh():
         row = a[u].tolist()
         assert len(set(row)) == 99
         assert all((u, j) not in train and j != data.test_items[u] for j in row)
+
+
+def _negatives_by_plain_indexing(ev: Evaluator) -> torch.Tensor:
+    """The sampler written plainly: the same draws from the same generator."""
+    n_users, n_items = ev.forbidden.shape
+    out = torch.empty(n_users, ev.n_negatives, dtype=torch.long)
+    todo, k = ev.users, ev.n_candidates
+    while todo.numel():
+        cand = torch.randint(0, n_items, (todo.numel(), k), generator=ev.gen)
+        valid = ~ev.forbidden[todo.unsqueeze(1), cand] & ~_repeats(cand, n_items)
+        keep = valid & (valid.cumsum(1) <= ev.n_negatives)
+        full = keep.sum(1) == ev.n_negatives
+        out[todo[full]] = cand[full][keep[full]].view(-1, ev.n_negatives)
+        todo, k = todo[~full], 2 * k
+    return out
+
+
+@pytest.mark.parametrize("n_items, rows_short", [(150, True), (3000, False)])
+def test_negatives_are_the_plain_samplers_draws(n_items, rows_short):
+    """With 150 items some rows run short and are drawn again; with 3,000 none does."""
+    data = synthetic_interactions(n_users=40, n_items=n_items, per_user=20, seed=1)
+    fast, plain = (Evaluator(data, n_negatives=99, seed=3, device=torch.device("cpu")) for _ in range(2))
+    first = plain.gen.get_state()
+    for _ in range(3):
+        assert torch.equal(fast.sample_negatives(), _negatives_by_plain_indexing(plain))
+    plain.gen.set_state(first)
+    n_users, k = data.n_users, plain.n_candidates
+    cand = torch.randint(0, n_items, (n_users, k), generator=plain.gen)
+    valid = ~plain.forbidden[plain.users.unsqueeze(1), cand] & ~_repeats(cand, n_items)
+    assert bool((valid.sum(1) < 99).any()) == rows_short
 
 
 def test_uniform_over_allowed_items():

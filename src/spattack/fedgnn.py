@@ -108,7 +108,8 @@ import torch
 import torch.nn.functional as F
 
 from .aggregators import clip_rows
-from .fedmf import PairBatch, sample_train_negatives
+from .device import rows_at
+from .fedmf import CHUNK, PairBatch, sample_train_negatives
 from .interactions import Interactions
 from .updates import SparseUpdates
 
@@ -473,13 +474,19 @@ class FedGNN:
         q_item = self.item_emb @ th.b_dst
         att = Attention.of(q_item, self.neighbours, self.neighbours >= 0, src_user, self.user_emb)
         y = self.item_emb + att.pooled
-        out = torch.bmm(y[items], t.unsqueeze(2)).squeeze(2)
-        nbr = self.neighbours[items]  # (B, K', K): is the user a neighbour of the item?
-        is_self = nbr == users.view(-1, 1, 1)
-        hit = torch.nonzero(is_self.any(2))
-        if hit.numel():
-            b, j = hit.unbind(1)
+        out = y.new_empty(items.shape)
+        hits = []  # (b, k) where user b is among the sampled neighbours of item items[b, k]
+        # on CPU in chunks of users whose gathered rows stay in cache
+        step = max(1, CHUNK // items.shape[1]) if y.device.type == "cpu" else max(1, len(users))
+        for lo in range(0, len(users), step):
+            chunk = items[lo:lo + step]
+            out[lo:lo + step] = torch.bmm(rows_at(y, chunk), t[lo:lo + step].unsqueeze(2)).squeeze(2)
+            is_self = rows_at(self.neighbours, chunk) == users[lo:lo + step].view(-1, 1, 1)
+            hits.append(torch.nonzero(is_self.any(2)) + torch.tensor([lo, 0], device=y.device))
+        b, j = torch.cat(hits).unbind(1)
+        if b.numel():
             it = items[b, j]
-            own = Attention.of(q_item[it], nbr[b, j], (nbr[b, j] >= 0) & ~is_self[b, j], src_user, self.user_emb)
+            nbr = self.neighbours[it]
+            own = Attention.of(q_item[it], nbr, (nbr >= 0) & (nbr != users[b].unsqueeze(1)), src_user, self.user_emb)
             out[b, j] = ((self.item_emb[it] + own.pooled) * t[b]).sum(1)
         return out

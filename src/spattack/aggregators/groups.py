@@ -21,6 +21,8 @@ from functools import cache
 import numpy as np
 import torch
 
+from ..device import rows_at
+
 # Sort with numpy on CPU tensors (several times faster than torch.sort there); False:
 # torch's kernels, as on CUDA.
 NUMPY_ON_CPU = True
@@ -164,7 +166,7 @@ def _gather(part: _Part, pos: torch.Tensor, valid: torch.Tensor, fill: float) ->
     d = part.grads.shape[1]
     if part.order.numel() == 0:
         return part.grads.new_full((*pos.shape, d), fill)
-    rows = part.grads.index_select(0, pos.view(-1)).view(*pos.shape, d)
+    rows = rows_at(part.grads, pos)
     padding = torch.nonzero(~valid.view(-1)).squeeze(1)  # only the padding is written, not the whole block
     return rows.view(-1, d).index_fill_(0, padding, fill).view(*pos.shape, d) if padding.numel() else rows
 
