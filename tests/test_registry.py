@@ -56,6 +56,8 @@ def test_defense_params_come_from_the_run():
     assert DEFENSES["median"].bind(f=7, clip=2.0) == {}
     with pytest.raises(ValueError, match="'tau'"):
         DefenseSpec(mean, "x", params=("tau",))
+    with pytest.raises(ValueError, match="relative_cost must be > 0"):
+        DefenseSpec(mean, "x", relative_cost=0)
 
 
 def run(data, cfg, **parts):

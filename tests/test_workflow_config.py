@@ -152,12 +152,24 @@ def test_the_defense_benchmark_needs_its_clean_runs(repo_root, tmp_path):
     assert rc != 0 and "Config error at experiments.defenses.attacks: add none" in out
 
 
-def test_ml1m_cells_start_before_the_short_ones(repo_root, tmp_path):
-    """The train rule's priority is the cell's runtime estimate: ML-1M's cells go first, so
-    that the short cells of the other datasets fill both cores at the end of a run."""
-    rc, out = dry_run(repo_root, tmp_path, "clean_runs", "--config", "mirror=/nonexistent")
+def test_the_longest_cells_start_first(repo_root, tmp_path):
+    """The train rule's priority is the cell's expected time (dataset runtime x defense
+    relative cost): ML-1M's Krum cells go first, ML-1M's cells before the same defense's
+    on the small datasets, so that short cells fill both cores at the end of a run."""
+    rc, out = dry_run(repo_root, tmp_path, "fig3", "--config", "mirror=/nonexistent",
+                      "datasets=[ml-100k,ml-1m]")
     assert rc == 0, out[-3000:]
     jobs = [block for block in out.split("\n\n") if "rule train:" in block]
-    priority = {re.search(r"dataset=([\w-]+)", b).group(1): int(re.search(r"priority: (\d+)", b).group(1))
-                for b in jobs}
-    assert priority["ml-1m"] > priority["ml-100k"] == priority["steam"] > 0, priority
+    priority = {}
+    for b in jobs:
+        key = re.search(r"dataset=([\w-]+)", b).group(1), re.search(r"defense=(\w+)", b).group(1)
+        priority.setdefault(key, set()).add(int(re.search(r"priority: (\d+)", b).group(1)))
+    assert all(len(p) == 1 for p in priority.values()), priority
+    priority = {k: p.pop() for k, p in priority.items()}
+    assert {d for _, d in priority} >= {"mean", "median", "krum"}, priority
+    assert priority["ml-1m", "krum"] == max(priority.values()), priority
+    assert priority["ml-1m", "krum"] > priority["ml-1m", "median"] > priority["ml-1m", "mean"], priority
+    for (dataset, defense), p in priority.items():
+        if dataset == "ml-100k":
+            assert priority["ml-1m", defense] > p, priority
+        assert p >= priority[dataset, "mean"] > 0, priority

@@ -107,6 +107,14 @@ def cell_resource(name):
     return lambda wc: REGISTRIES["dataset"][wc.dataset].cell_resources[name]
 
 
+def cell_priority(wc):
+    """A training cell's scheduling priority: its dataset's runtime estimate times its
+    defense's relative cost, so that the longest cells (ML-1M under Krum) start first and
+    short ones fill the cores at the end of a run (longest processing time first)."""
+    runtime = REGISTRIES["dataset"][wc.dataset].cell_resources["runtime"]
+    return round(runtime * REGISTRIES["defense"][wc.defense].relative_cost)
+
+
 def caption_template(name):
     """The report caption template of a result, which its build fills in from its data."""
     return os.path.join(workflow.basedir, "workflow", "report", f"{name}.rst")

@@ -12,8 +12,7 @@ rule train:
         f"{LOGS}/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.tsv"
-    # the longest cells (ML-1M's) start first, and short ones fill the cores at the end
-    priority: cell_resource("runtime")
+    priority: cell_priority
     conda:
         "../../envs/spattack.yaml"
     threads: lambda wc: config["threads_by_dataset"].get(wc.dataset, config["threads"])

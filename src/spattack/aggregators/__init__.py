@@ -186,6 +186,10 @@ class DefenseSpec:
         refuses the sparse (-S) attacks, whose malicious rows per item vary.
     stateful: keeps state from round to round (history, reputations): every run builds
         one instance of `aggregate` per stream of rounds (`for_run`).
+    relative_cost: a training cell's wall time under this defense over the same cell's
+        under Mean, roughly (the workflow starts the costliest cells first with it).
+        Measured: the paper's five from ML-1M's cells at commit 5d54f4e (median cell
+        of each), the others from their epoch times on ML-100K (README, Speed).
     """
 
     aggregate: Callable[..., torch.Tensor]
@@ -193,12 +197,16 @@ class DefenseSpec:
     params: tuple[str, ...] = ()
     fixed_f: bool = False
     stateful: bool = False
+    relative_cost: float = 1.0
 
     def __post_init__(self):
         unknown = set(self.params) - {"f", "clip", "clients"}
         if unknown:
             raise ValueError(f"DefenseSpec params {sorted(unknown)} unknown; a defense can take 'f', 'clip' "
                              f"and 'clients'")
+        if not self.relative_cost > 0:
+            raise ValueError(f"DefenseSpec relative_cost must be > 0 (a cell's time over Mean's), got "
+                             f"{self.relative_cost}")
 
     def bind(self, f: int, clip: float) -> dict:
         """The keyword parameters of `aggregate` for a run with these quantities (all but
@@ -224,17 +232,18 @@ class DefenseSpec:
 
 DEFENSES: Registry = Registry("defense (aggregator)", {
     "mean": DefenseSpec(mean, "Mean"),
-    "median": DefenseSpec(median, "Median"),
-    "trimmed_mean": DefenseSpec(trimmed_mean, "TrimM", params=("f",), fixed_f=True),
-    "krum": DefenseSpec(krum, "Krum", params=("f",), fixed_f=True),
-    "norm": DefenseSpec(norm, "Norm", params=("clip",)),
-    "multi_krum": DefenseSpec(multi_krum, "Multi-Krum", params=("f",), fixed_f=True),
-    "bulyan": DefenseSpec(bulyan, "Bulyan", params=("f",), fixed_f=True),
-    "geometric_median": DefenseSpec(geometric_median, "GeoMed"),
-    "centered_clipping": DefenseSpec(centered_clipping, "CClip", params=("clip",)),
-    "nnm_median": DefenseSpec(nnm_median, "NNM+Median", params=("f",), fixed_f=True),
-    "nnm_krum": DefenseSpec(nnm_krum, "NNM+Krum", params=("f",), fixed_f=True),
-    "head_reputation": DefenseSpec(HeadEvidenceReputation, "HeadRep", params=("clients",), stateful=True),
+    "median": DefenseSpec(median, "Median", relative_cost=2.6),
+    "trimmed_mean": DefenseSpec(trimmed_mean, "TrimM", params=("f",), fixed_f=True, relative_cost=3.5),
+    "krum": DefenseSpec(krum, "Krum", params=("f",), fixed_f=True, relative_cost=14),
+    "norm": DefenseSpec(norm, "Norm", params=("clip",), relative_cost=1.4),
+    "multi_krum": DefenseSpec(multi_krum, "Multi-Krum", params=("f",), fixed_f=True, relative_cost=5),
+    "bulyan": DefenseSpec(bulyan, "Bulyan", params=("f",), fixed_f=True, relative_cost=30),
+    "geometric_median": DefenseSpec(geometric_median, "GeoMed", relative_cost=2),
+    "centered_clipping": DefenseSpec(centered_clipping, "CClip", params=("clip",), relative_cost=2),
+    "nnm_median": DefenseSpec(nnm_median, "NNM+Median", params=("f",), fixed_f=True, relative_cost=10),
+    "nnm_krum": DefenseSpec(nnm_krum, "NNM+Krum", params=("f",), fixed_f=True, relative_cost=10),
+    "head_reputation": DefenseSpec(HeadEvidenceReputation, "HeadRep", params=("clients",), stateful=True,
+                                   relative_cost=1.5),
 })
 
 
