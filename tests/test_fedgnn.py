@@ -123,13 +123,19 @@ def test_scores_match_reference_including_own_items(model):
 
 def test_scores_in_chunks_of_users_are_the_same_bits(model, monkeypatch):
     """Chunks of 2 users (one user's rows, own items among them, in several chunks)."""
-    from spattack import fedgnn
+    from spattack import fedmf
     n_users, n_items = model.user_emb.shape[0], model.item_emb.shape[0]
     users = torch.arange(n_users)
     items = torch.stack([torch.randperm(n_items, generator=torch.Generator().manual_seed(c))[:7] for c in range(n_users)])
     whole = model.scores(users, items)
-    monkeypatch.setattr(fedgnn, "CHUNK", 14)
+    monkeypatch.setattr(fedmf, "CHUNK", 14)
     assert torch.equal(model.scores(users, items), whole)
+
+
+def test_scores_of_no_users_or_no_items_are_empty(model):
+    users = torch.arange(3)
+    assert model.scores(users[:0], torch.zeros((0, 5), dtype=torch.long)).shape == (0, 5)
+    assert model.scores(users, torch.zeros((3, 0), dtype=torch.long)).shape == (3, 0)
 
 
 def test_a_clients_uploads_depend_only_on_its_subgraph(model):

@@ -113,3 +113,5 @@ def test_scores_are_the_plain_dot_products_bit_for_bit(chunk, monkeypatch):
     items = torch.randint(0, data.n_items, (data.n_users, 3), generator=torch.Generator().manual_seed(0))
     expected = (model.user_emb[users].unsqueeze(1) * model.item_emb[items]).sum(-1)
     assert torch.equal(model.scores(users, items), expected)
+    assert model.scores(users, items[:, :0]).shape == (data.n_users, 0)
+    assert model.scores(users[:0], items[:0]).shape == (0, 3)

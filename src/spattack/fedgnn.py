@@ -109,7 +109,7 @@ import torch.nn.functional as F
 
 from .aggregators import clip_rows
 from .device import rows_at
-from .fedmf import CHUNK, PairBatch, sample_train_negatives
+from .fedmf import PairBatch, sample_train_negatives, users_per_chunk
 from .interactions import Interactions
 from .updates import SparseUpdates
 
@@ -475,9 +475,9 @@ class FedGNN:
         att = Attention.of(q_item, self.neighbours, self.neighbours >= 0, src_user, self.user_emb)
         y = self.item_emb + att.pooled
         out = y.new_empty(items.shape)
-        hits = []  # (b, k) where user b is among the sampled neighbours of item items[b, k]
-        # on CPU in chunks of users whose gathered rows stay in cache
-        step = max(1, CHUNK // items.shape[1]) if y.device.type == "cpu" else max(1, len(users))
+        # (b, k) where user b is among the sampled neighbours of item items[b, k]
+        hits = [items.new_empty((0, 2))]
+        step = users_per_chunk(items, y.device)
         for lo in range(0, len(users), step):
             chunk = items[lo:lo + step]
             out[lo:lo + step] = torch.bmm(rows_at(y, chunk), t[lo:lo + step].unsqueeze(2)).squeeze(2)

@@ -111,6 +111,14 @@ class PairBatch:
 CHUNK = 1 << 15
 
 
+def users_per_chunk(items: torch.Tensor, device: torch.device) -> int:
+    """How many users' rows of `items` (B, K) evaluation scores at a time: on CPU about
+    CHUNK candidate rows, which stay in cache; on a GPU all of them."""
+    if device.type == "cpu":
+        return max(1, CHUNK // max(1, items.shape[1]))
+    return max(1, items.shape[0])
+
+
 def bpr_step(user_emb: torch.Tensor, item_emb: torch.Tensor, pairs: PairBatch, l2: float,
              out: torch.Tensor | None = None):
     """Gradients of every client's full-batch local loss.
@@ -200,7 +208,7 @@ class FedMF:
         """(B, K) score u_b . v_j of item items[b, k] for user users[b] (users (B,), items
         (B, K)); on CPU in chunks that keep the gathered item rows in cache."""
         out = self.item_emb.new_empty(items.shape)
-        step = max(1, CHUNK // items.shape[1]) if self.item_emb.device.type == "cpu" else max(1, len(users))
+        step = users_per_chunk(items, self.item_emb.device)
         for lo in range(0, len(users), step):
             # in place: the same products, summed in the same order, as (u * v).sum(-1)
             rows = rows_at(self.item_emb, items[lo:lo + step])
