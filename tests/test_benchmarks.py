@@ -78,3 +78,20 @@ def test_aggregators_with_attackers_sent_as_counts(repo_root):
                    "--attackers", 30, "--repeat", 1))
     assert [r[0] for r in out] == ["mean", "median", "trimmed_mean", "krum", "norm"]
     assert all(float(r[-1]) < 1e-5 for r in out)  # the loop on the expanded copies agrees
+
+
+def test_schedule_starts_the_longest_cells_first(repo_root, tmp_path):
+    """Ten 10-s Mean cells and one 100-s Krum cell of ML-1M on two cores: Krum first ends
+    at 100 s whatever the order of the others; started last it ends at 150 s."""
+    def cell(defense, k, seconds):
+        tsv = tmp_path / "ml-1m" / "fedmf" / "spattack-o-d" / defense / "rho5" / "start0" / f"seed{k}.tsv"
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds}\t1.0\n")
+    for k in range(10):
+        cell("mean", k, 10)
+    cell("krum", 0, 100)
+    out = run(repo_root, "bench_schedule.py", tmp_path, "--cores", 2, "--orders", 50)
+    assert "11 cells, 3.3 min of cell time, 2 cores; bound 1.7 min" in out
+    by_rule = {r[0]: [float(v) for v in r[1:]] for r in rows(out[out.index("|"):])}
+    assert by_rule["cost"] == [1.7, 1.7, 1.7, 1.0]  # min, median, max, over the bound: 100 s each time
+    assert by_rule["runtime"][2] == 2.5  # some random order starts Krum last: 150 s

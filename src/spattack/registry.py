@@ -38,6 +38,15 @@ def label(name, short: bool = False) -> str:
     return str(name)
 
 
+def cell_priority(dataset: str, defense: str) -> int:
+    """A training cell's scheduling priority (Snakemake `priority:`): its dataset's
+    runtime estimate (minutes, `DatasetSpec.cell_resources`) times its defense's
+    `relative_cost`, so that the longest cells (ML-1M under Krum) start first and short
+    ones fill the cores at the end of a run (longest processing time first)."""
+    runtime = DATASETS[dataset].cell_resources["runtime"]
+    return round(runtime * DEFENSES[defense].relative_cost)
+
+
 def ordered(kind: str, values) -> list:
     """The distinct `values` (names of `kind`) in registry order, then any unregistered
     ones sorted: tables and figures keep every name they are given."""

@@ -17,7 +17,7 @@ try:
     from spattack.attacks import ATTACKS, refusal
     from spattack.configtypes import given_text, typed_by_schema
     from spattack.paperdata import paper_table
-    from spattack.registry import REGISTRIES, extension_files, load_extensions, ordered
+    from spattack.registry import REGISTRIES, cell_priority, extension_files, load_extensions, ordered
 except ImportError as err:
     raise WorkflowError(
         f"The spattack package is not importable by the Python that runs Snakemake "
@@ -105,14 +105,6 @@ def extensions_of(*kinds):
 def cell_resource(name):
     """A training cell's resource `name` (mem_mb, runtime), from its dataset's entry."""
     return lambda wc: REGISTRIES["dataset"][wc.dataset].cell_resources[name]
-
-
-def cell_priority(wc):
-    """A training cell's scheduling priority: its dataset's runtime estimate times its
-    defense's relative cost, so that the longest cells (ML-1M under Krum) start first and
-    short ones fill the cores at the end of a run (longest processing time first)."""
-    runtime = REGISTRIES["dataset"][wc.dataset].cell_resources["runtime"]
-    return round(runtime * REGISTRIES["defense"][wc.defense].relative_cost)
 
 
 def caption_template(name):

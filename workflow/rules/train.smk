@@ -12,7 +12,7 @@ rule train:
         f"{LOGS}/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}.tsv"
-    priority: cell_priority
+    priority: lambda wc: cell_priority(wc.dataset, wc.defense)
     conda:
         "../../envs/spattack.yaml"
     threads: lambda wc: config["threads_by_dataset"].get(wc.dataset, config["threads"])
