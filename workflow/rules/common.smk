@@ -17,7 +17,13 @@ try:
     from spattack.attacks import ATTACKS, refusal
     from spattack.configtypes import given_text, typed_by_schema
     from spattack.paperdata import paper_table
-    from spattack.registry import REGISTRIES, cell_priority, extension_files, load_extensions, ordered
+    from spattack.registry import (
+        REGISTRIES,
+        cell_priority,
+        extension_files,
+        load_extensions,
+        ordered,
+    )
 except ImportError as err:
     raise WorkflowError(
         f"The spattack package is not importable by the Python that runs Snakemake "
