@@ -207,6 +207,21 @@ def test_krum_block_mixing_neighbour_counts(numpy_on_cpu, monkeypatch):
     np.testing.assert_array_equal(run("krum", items, grads, 6, f=7), reference("krum", items, grads, 6, f=7))
 
 
+def test_buckets_split_finer_where_asked():
+    """Splits per item's exponent: every item with rows in exactly one bucket, each
+    bucket's width its widest item's, and finer buckets (narrower ranges) above 2^6 rows."""
+    from spattack.aggregators.groups import Groups
+    counts = [1, 3, 40, 70, 75, 90, 100, 127, 128]
+    items = torch.as_tensor(np.repeat(np.arange(len(counts) + 1), counts + [0]))
+    groups = Groups.of(items, torch.ones(len(items), 2), len(counts) + 1, None)
+    coarse = [sorted(b.ids.tolist()) for b in groups.buckets(splits=1)]
+    fine = list(groups.buckets(splits=lambda e: torch.where(e >= 7, 8, 1)))
+    assert sorted(i for b in fine for i in b.ids.tolist()) == list(range(len(counts)))
+    assert all(b.width == max(counts[i] for i in b.ids.tolist()) for b in fine)
+    assert [0] in coarse and [3, 4, 5, 6, 7, 8] in coarse  # (64, 128] in one bucket
+    assert sorted(sorted(b.ids.tolist()) for b in fine if b.width > 64) == [[3], [4], [5], [6], [7, 8]]
+
+
 def test_krum_splits_large_buckets_into_blocks(monkeypatch):
     from spattack.aggregators import distance
     items, grads = random_uploads(5)
@@ -481,8 +496,13 @@ def large_items(seed, integer=False, heavy=True):
 
 @pytest.mark.parametrize("f", [0, 5, 60, 250])
 @pytest.mark.parametrize("kind", ["normal", "ties", "plain"])
-def test_krum_on_large_items_matches_the_loop(f, kind):
-    """Items above SMALL rows take the bounded path: the pick is still exact."""
+@pytest.mark.parametrize("fine_from", [None, 1])
+def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, monkeypatch):
+    """Items above SMALL rows take the bounded path: the pick is still exact, in the
+    default buckets and in the fine ones (FINE_FROM = 1: every item's)."""
+    from spattack.aggregators import distance
+    if fine_from is not None:
+        monkeypatch.setattr(distance, "FINE_FROM", fine_from)
     items, grads, counts = large_items(f, integer=kind == "ties", heavy=kind != "plain")
     np.testing.assert_array_equal(run("krum", items, grads, 4, f=f, counts=counts),
                                   reference("krum", *expand(items, grads, counts), 4, f=f))

@@ -23,6 +23,10 @@ from .order import Merged, check_f
 # Python; on GPUs, large enough to fill the device.
 KRUM_BLOCK_ELEMENTS = 1 << 21
 KRUM_BLOCK_ELEMENTS_GPU = 1 << 27
+# Buckets per doubling of the row count: a bucket's distances cost (Q / n)^2 of its items'
+# own, so for wide items (more than 2^(FINE_FROM - 1) rows) finer buckets than the other
+# rules' 4 pay; for narrow ones, the calls per bucket cost more than the padding.
+SPLITS, FINE_SPLITS, FINE_FROM = 4, 16, 10
 # Items with at most this many plain rows are scored exactly on every row.
 SMALL = 128
 # Ranks up to this are selected by taking the largest values off one by one.
@@ -47,7 +51,7 @@ def krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     f = check_f(f)
     groups = Groups.of(items, grads, n_items, counts)
     out = groups.zeros()
-    for bucket in groups.buckets(splits=4):  # finer buckets: the padding costs (Q / n)^2 here
+    for bucket in groups.buckets(splits=_splits):
         plain, valid = bucket.plain_rows()
         heavy, weight = bucket.heavy_rows()
         rows = torch.cat([plain, heavy], 1) if bucket.heavy_width else plain
@@ -55,6 +59,11 @@ def krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
         score = krum_scores(rows, weight, bucket.width, bucket.totals, f)
         out[bucket.ids] = _first_best(rows, score, bucket.upload_index())
     return out
+
+
+def _splits(exponent: torch.Tensor) -> torch.Tensor:
+    """Buckets per doubling for items of (2^(e-1), 2^e] rows (see FINE_FROM)."""
+    return torch.where(exponent >= FINE_FROM, FINE_SPLITS, SPLITS)
 
 
 def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: torch.Tensor,

@@ -98,18 +98,20 @@ class Groups:
         g = self.plain.grads
         return g.new_zeros(self.n_items, g.shape[1])
 
-    def buckets(self, splits: int = 1, block_elements: int | None = None,
+    def buckets(self, splits=1, block_elements: int | None = None,
                 cost=lambda width, heavy: width + heavy) -> Iterator["Bucket"]:
         """Items with rows, grouped by plain count ((2^(e-1), 2^e] cut into `splits`
-        equal ranges; items with heavy rows only form a group of their own), in blocks of
-        at most `block_elements` / cost(P, H) items (at least one)."""
+        equal ranges, an int or a function of the exponents e (int64 tensor) giving one
+        per item, at most 4096; items with heavy rows only form a group of their own), in
+        blocks of at most `block_elements` / cost(P, H) items (at least one)."""
         present = torch.nonzero(self.totals).squeeze(1)
         if present.numel() == 0:
             return
         n = self.plain.counts[present]
         # counts in (2^(e-1), 2^e] have n - 1 = mantissa * 2^e, mantissa in [0.5, 1)
         mantissa, exponent = torch.frexp((n - 1).double())
-        level = exponent * splits + ((mantissa - 0.5) * 2 * splits).floor().long().clamp_min(0)
+        per = splits(exponent) if callable(splits) else torch.full_like(exponent, splits)
+        level = exponent * 4096 + ((mantissa - 0.5) * 2 * per).floor().long().clamp_min(0)
         level = torch.where(n == 0, -1, level)
         for key in torch.unique(level).tolist():
             ids = present[level == key]
