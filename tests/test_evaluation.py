@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spattack.evaluation import METRICS, Evaluator, _repeats, random_ranking_metrics, ranking_metrics
+from spattack.evaluation import METRICS, Evaluator, random_ranking_metrics, ranking_metrics
 from spattack.synthetic import synthetic_interactions
 
 
@@ -110,34 +110,62 @@ def test_negatives_distinct_allowed_and_fresh():
         assert all((u, j) not in train and j != data.test_items[u] for j in row)
 
 
-def _negatives_by_plain_indexing(ev: Evaluator) -> torch.Tensor:
-    """The sampler written plainly: the same draws from the same generator."""
+def _negatives_by_plain_scan(ev: Evaluator) -> tuple[torch.Tensor, int]:
+    """The sampler written plainly, one candidate at a time: the same draws from the same
+    generator; and how many rows needed more than `first_pass` candidates."""
     n_users, n_items = ev.forbidden.shape
     out = torch.empty(n_users, ev.n_negatives, dtype=torch.long)
-    todo, k = ev.users, ev.n_candidates
-    while todo.numel():
-        cand = torch.randint(0, n_items, (todo.numel(), k), generator=ev.gen)
-        valid = ~ev.forbidden[todo.unsqueeze(1), cand] & ~_repeats(cand, n_items)
-        keep = valid & (valid.cumsum(1) <= ev.n_negatives)
-        full = keep.sum(1) == ev.n_negatives
-        out[todo[full]] = cand[full][keep[full]].view(-1, ev.n_negatives)
-        todo, k = todo[~full], 2 * k
-    return out
+    todo, k, beyond_first_pass = ev.users.tolist(), ev.n_candidates, 0
+    while todo:
+        cand = torch.randint(0, n_items, (len(todo), k), generator=ev.gen)
+        short = []
+        for user, row in zip(todo, cand.tolist()):
+            seen, kept = set(), []
+            for position, item in enumerate(row):
+                if item not in seen and not ev.forbidden[user, item]:
+                    kept.append(item)
+                seen.add(item)
+                if len(kept) == ev.n_negatives:
+                    beyond_first_pass += position >= ev.first_pass
+                    out[user] = torch.tensor(kept)
+                    break
+            else:
+                short.append(user)
+        todo, k = short, 2 * k
+    return out, beyond_first_pass
 
 
-@pytest.mark.parametrize("n_items, rows_short", [(150, True), (3000, False)])
-def test_negatives_are_the_plain_samplers_draws(n_items, rows_short):
-    """With 150 items some rows run short and are drawn again; with 3,000 none does."""
-    data = synthetic_interactions(n_users=40, n_items=n_items, per_user=20, seed=1)
-    fast, plain = (Evaluator(data, n_negatives=99, seed=3, device=torch.device("cpu")) for _ in range(2))
+@pytest.mark.parametrize("n_users, n_items, n_negatives, rows_short, second_pass, key_bits", [
+    (40, 150, 99, True, True, 32), (40, 300, 99, False, True, 32), (10, 300_000, 2000, False, False, 64)])
+def test_negatives_are_the_plain_samplers_draws(n_users, n_items, n_negatives, rows_short, second_pass, key_bits):
+    """With 150 items some rows run short and are drawn again; with 300 none does, but
+    some need more than the first pass's candidates (searched again over all of them).
+    With 300,000 items and 2,000 negatives the sort keys need int64."""
+    data = synthetic_interactions(n_users=n_users, n_items=n_items, per_user=20, seed=1)
+    fast, plain = (Evaluator(data, n_negatives=n_negatives, seed=3, device=torch.device("cpu")) for _ in range(2))
     first = plain.gen.get_state()
+    beyond = 0
     for _ in range(3):
-        assert torch.equal(fast.sample_negatives(), _negatives_by_plain_indexing(plain))
+        expected, rows = _negatives_by_plain_scan(plain)
+        assert torch.equal(fast.sample_negatives(), expected)
+        beyond += rows
+    assert (beyond > 0) == second_pass
+    position_bits = (fast.n_candidates - 1).bit_length()
+    assert (position_bits + (n_items - 1).bit_length() >= 31) == (key_bits == 64)
     plain.gen.set_state(first)
-    n_users, k = data.n_users, plain.n_candidates
-    cand = torch.randint(0, n_items, (n_users, k), generator=plain.gen)
-    valid = ~plain.forbidden[plain.users.unsqueeze(1), cand] & ~_repeats(cand, n_items)
-    assert bool((valid.sum(1) < 99).any()) == rows_short
+    cand = torch.randint(0, n_items, (data.n_users, plain.n_candidates), generator=plain.gen)
+    allowed = [len({c for c in row if not plain.forbidden[u, c]}) for u, row in enumerate(cand.tolist())]
+    assert (min(allowed) < n_negatives) == rows_short
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_negatives_with_torch_sorts_equal_numpys(numpy_on_cpu, monkeypatch):
+    """The sorts go through numpy on CPU and torch.sort elsewhere: the same negatives."""
+    from spattack.aggregators import groups
+    data = synthetic_interactions(n_users=40, n_items=300, per_user=20, seed=1)
+    monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
+    ev, plain = (Evaluator(data, n_negatives=99, seed=5, device=torch.device("cpu")) for _ in range(2))
+    assert torch.equal(ev.sample_negatives(), _negatives_by_plain_scan(plain)[0])
 
 
 def test_uniform_over_allowed_items():
@@ -156,23 +184,3 @@ def test_too_few_items_is_a_clear_error():
     data = synthetic_interactions(n_users=5, n_items=30, per_user=10)
     with pytest.raises(ValueError, match="eval_negatives"):
         Evaluator(data, n_negatives=99, seed=0, device=torch.device("cpu"))
-
-
-@pytest.mark.parametrize("n_items", [7, 5000, 2**30])
-def test_repeats_found_by_numpy_and_torch_agree(n_items, monkeypatch):
-    """First occurrences in draw order are kept; int32 keys, or int64 when they do not fit."""
-    from spattack.aggregators import groups
-    from spattack.evaluation import _repeats
-    cand = torch.randint(0, n_items, (50, 300), generator=torch.Generator().manual_seed(n_items % 97))
-    cand[:, 5] = cand[:, 2]
-    fast = _repeats(cand, n_items)
-    monkeypatch.setattr(groups, "NUMPY_ON_CPU", False)
-    assert torch.equal(fast, _repeats(cand, n_items))
-    assert fast[:, 5].all() and not fast[:, 0].any()
-    expected = torch.zeros_like(fast)
-    for b, row in enumerate(cand.tolist()):
-        seen = set()
-        for k, c in enumerate(row):
-            expected[b, k] = c in seen
-            seen.add(c)
-    assert torch.equal(fast, expected)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from .aggregators.groups import in_threads, use_numpy
+from .aggregators.groups import sort_last
 from .device import rows_at
 from .interactions import Interactions
 
@@ -41,6 +40,7 @@ class Evaluator:
         # enough candidates that almost every user gets its negatives in one draw
         allowed_share = allowed / data.n_items
         self.n_candidates = int(1.3 * n_negatives / allowed_share) + 32
+        self.first_pass = min(self.n_candidates, int(1.3 * n_negatives))  # see sample_negatives
         self.gen = torch.Generator(device=device).manual_seed(seed)
 
     def sample_negatives(self) -> torch.Tensor:
@@ -49,24 +49,53 @@ class Evaluator:
         Draws candidates uniformly with replacement, discards forbidden items and repeats,
         and keeps the first `n_negatives` survivors in draw order: a uniform sample
         without replacement. Rows that run short are drawn again with more candidates.
+        The first `first_pass` candidates of a row are searched first: most users are
+        allowed nearly every item, so those suffice for them, and only the other rows are
+        searched again over all their candidates (the same survivors either way, since a
+        candidate's fate depends only on the ones drawn before it).
         """
         n_users, n_items = self.forbidden.shape
-        forbidden = self.forbidden.view(-1)  # flat: one gather, 3x faster than 2-D indexing
         out = torch.empty(n_users, self.n_negatives, dtype=torch.long, device=self.device)
         todo = self.users
         k = self.n_candidates
         while todo.numel():
-            cand = torch.randint(0, n_items, (todo.numel(), k), generator=self.gen, device=self.device)
-            at = (todo * n_items).unsqueeze(1) + cand
-            valid = ~rows_at(forbidden, at) & ~_repeats(cand, n_items)
-            keep = valid & (valid.cumsum(1) <= self.n_negatives)
-            full = keep.sum(1) == self.n_negatives
+            # int32 draws: the same values as int64 ones from the same generator, half the bytes
+            cand = torch.randint(0, n_items, (todo.numel(), k), generator=self.gen, device=self.device,
+                                 dtype=torch.int32)
+            picked, full = self._first_allowed(todo, cand[:, :self.first_pass])
+            if not bool(full.all()):
+                again = torch.nonzero(~full).squeeze(1)
+                picked[again], full[again] = self._first_allowed(todo[again], cand[again])
             if bool(full.all()):  # the usual case: no row to pick out first
-                out[todo] = cand.masked_select(keep).view(-1, self.n_negatives)
+                out[todo] = picked
             else:
-                out[todo[full]] = cand[full][keep[full]].view(-1, self.n_negatives)
+                out[todo[full]] = picked[full]
             todo, k = todo[~full], 2 * k
         return out
+
+    def _first_allowed(self, users: torch.Tensor, cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(m, n_negatives) int64 the first `n_negatives` candidates of each row of `cand`
+        (m, K) int32, in draw order, that `users` (m,) may get and that were not drawn
+        earlier in the row; and (m,) bool, whether the row had that many.
+
+        Two row sorts instead of a scan: sorted by (item, position), an item's first
+        occurrence starts its run; the survivors, keyed by (position, item) and everything
+        else by a sentinel, sorted again, come first and in draw order."""
+        m, k = cand.shape
+        n_items = self.forbidden.shape[1]
+        position_bits, item_bits = max(1, (k - 1).bit_length()), max(1, (n_items - 1).bit_length())
+        dtype = torch.int32 if position_bits + item_bits < 31 else torch.int64
+        positions = torch.arange(k, dtype=dtype, device=cand.device)
+        key = sort_last((cand.to(dtype) << position_bits) | positions)
+        item = key >> position_bits
+        first = torch.ones_like(key, dtype=torch.bool)
+        first[:, 1:] = item[:, 1:] != item[:, :-1]
+        at = (users * n_items).unsqueeze(1) + item
+        allowed = first & ~rows_at(self.forbidden.view(-1), at)
+        sentinel = torch.iinfo(dtype).max
+        key = sort_last(torch.where(allowed, ((key & ((1 << position_bits) - 1)) << item_bits) | item, sentinel))
+        full = key[:, self.n_negatives - 1] != sentinel
+        return (key[:, :self.n_negatives] & ((1 << item_bits) - 1)).long(), full
 
     @torch.no_grad()
     def __call__(self, scores_fn) -> dict[str, float]:
@@ -75,30 +104,6 @@ class Evaluator:
         test_score = scores_fn(self.users, self.test_items.unsqueeze(1))
         neg_score = scores_fn(self.users, negatives)
         return ranking_metrics(test_score.squeeze(1), neg_score)
-
-
-def _repeats(cand: torch.Tensor, n_items: int) -> torch.Tensor:
-    """(B, K) bool: True where cand[b, k] already occurs in cand[b, :k].
-
-    Sorted per row by (item, position): a run's first entry is the item's first
-    occurrence. On CPU the two are packed into one int32 (int64 when they do not fit) and
-    sorted by numpy, ten times faster than torch.sort there."""
-    b, k = cand.shape
-    if not use_numpy(cand):
-        ordered, order = cand.sort(dim=1, stable=True)
-        repeat = torch.zeros_like(cand, dtype=torch.bool)
-        repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
-        return torch.zeros_like(repeat).scatter_(1, order, repeat)
-    bits = max(1, (k - 1).bit_length())
-    dtype = np.int32 if n_items << bits < 2**31 else np.int64
-    key = (cand.numpy().astype(dtype) << bits) | np.arange(k, dtype=dtype)
-    in_threads(lambda rows: rows.sort(axis=1), key)
-    item, position = key >> bits, key & ((1 << bits) - 1)
-    repeat = np.zeros(key.shape, dtype=bool)
-    repeat[:, 1:] = item[:, 1:] == item[:, :-1]
-    out = np.zeros(key.shape, dtype=bool)
-    np.put_along_axis(out, position.astype(np.int64), repeat, axis=1)
-    return torch.from_numpy(out)
 
 
 def ranking_metrics(test_score: torch.Tensor, neg_score: torch.Tensor) -> dict[str, float]:
