@@ -508,6 +508,21 @@ def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, monkeypatch):
                                   reference("krum", *expand(items, grads, counts), 4, f=f))
 
 
+def test_krum_scores_every_survivor_when_items_keep_unlike_numbers():
+    """One bucket: in items 0 and 1, 190 and 140 rows of a tight cluster tie to within
+    MARGIN (the far rows dominate every score), so all survive the bounds and the best is
+    one of them by a hair; the Gaussian items keep a handful. Survivors are scored in
+    groups of like counts, and every one must be scored."""
+    rng = np.random.default_rng(0)
+    clusters = [np.concatenate([rng.normal(size=(n, 4)) * 1e-4, 100 + rng.normal(size=(200 - n, 4))])
+                for n in (190, 140)]
+    grads = np.concatenate(clusters + [rng.normal(size=(200, 4)) for _ in range(4)])
+    items = np.repeat(np.arange(6), 200)
+    perm = rng.permutation(items.size)
+    items, grads = torch.as_tensor(items[perm]), torch.as_tensor(grads[perm])
+    np.testing.assert_array_equal(run("krum", items, grads, 6, f=5), reference("krum", items, grads, 6, f=5))
+
+
 @pytest.mark.parametrize("f", [5, 60])
 def test_krum_lower_bounds_never_exceed_the_scores(f):
     from spattack.aggregators import distance

@@ -206,12 +206,26 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
         lower[todo] = torch.maximum(lower[todo], _lower_bounds(space.take(todo), tau.clamp_min(0)))
     survive = valid & (lower <= best + MARGIN * best.abs())
     survive.scatter_(1, candidate, True)
-    # the survivors of each item first; padding repeats the item's first candidate (a
-    # survivor), so writing back is safe
-    n = survive.sum(1, keepdim=True)
-    order = torch.sort(survive.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :int(n.max())]
-    index = torch.where(torch.arange(order.shape[1], device=order.device) < n, order, candidate[:, :1])
-    return torch.full_like(lower, torch.inf).scatter_(1, index, _exact_sums(space, index)[0])
+    return _survivor_sums(space, survive, candidate[:, :1])
+
+
+def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """(b, Q) the exact sums of the rows where `survive` (b, Q), inf elsewhere; `first`
+    (b, 1) a survivor of each item. Items are scored in groups of like survivor counts
+    (within a factor of two), each padded to its own largest count: late in training
+    a few items of a bucket keep a hundred survivors while most keep a handful."""
+    n = survive.sum(1)
+    order = torch.sort(survive.to(torch.int8), dim=1, descending=True, stable=True).indices
+    out = torch.full(survive.shape, torch.inf, dtype=space.x.dtype, device=survive.device)
+    level = torch.frexp(n.to(torch.float32) - 0.5).exponent  # n in (2^(level-1), 2^level]
+    for value in torch.unique(level).tolist():
+        ids = torch.nonzero(level == value).squeeze(1)
+        width = int(n[ids].max())
+        # the survivors of each item first; padding repeats a survivor, so writing back is safe
+        index = torch.where(torch.arange(width, device=n.device) < n[ids, None], order[ids, :width], first[ids])
+        part = space if ids.numel() == n.numel() else space.take(ids)
+        out[ids] = out[ids].scatter_(1, index, _exact_sums(part, index)[0])
+    return out
 
 
 def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
