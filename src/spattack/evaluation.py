@@ -40,7 +40,7 @@ class Evaluator:
         # enough candidates that almost every user gets its negatives in one draw
         allowed_share = allowed / data.n_items
         self.n_candidates = int(1.3 * n_negatives / allowed_share) + 32
-        self.first_pass = min(self.n_candidates, int(1.3 * n_negatives))  # see sample_negatives
+        self.first_pass = int(1.3 * n_negatives)  # fewer than n_candidates; see sample_negatives
         self.gen = torch.Generator(device=device).manual_seed(seed)
 
     def sample_negatives(self) -> torch.Tensor:
