@@ -1,6 +1,7 @@
 """The benchmark scripts run and print their tables (tiny sizes: their numbers are not
 checked here; the README quotes full runs)."""
 
+import json
 import subprocess
 import sys
 
@@ -95,3 +96,31 @@ def test_schedule_starts_the_longest_cells_first(repo_root, tmp_path):
     by_rule = {r[0]: [float(v) for v in r[1:]] for r in rows(out[out.index("|"):])}
     assert by_rule["cost"] == [1.7, 1.7, 1.7, 1.0]  # min, median, max, over the bound: 100 s each time
     assert by_rule["runtime"][2] == 2.5  # some random order starts Krum last: 150 s
+
+
+def test_cells_split_each_job_into_its_stages_and_the_rest(repo_root, tmp_path):
+    """Two 10-epoch cells of 120 s jobs: 6 s an epoch in stages, so 60 s of epochs and 60 s
+    of rest each; a third cell without a benchmark file counts its epochs only."""
+    def cell(defense, seed, job_s=None):
+        run_dir = tmp_path / "runs" / "ml-100k" / "fedmf" / "none" / defense / "rho0" / "start0" / f"seed{seed}"
+        run_dir.mkdir(parents=True)
+        per_epoch = {"client": 1.0, "attack": 0.5, "aggregate": 3.0, "evaluate": 1.5}
+        (run_dir / "summary.json").write_text(json.dumps({"final": {"epoch": 10}, "seconds_per_epoch": per_epoch}))
+        if job_s is not None:
+            tsv = tmp_path / "benchmarks" / "train" / run_dir.relative_to(tmp_path / "runs").parent / f"seed{seed}.tsv"
+            tsv.parent.mkdir(parents=True, exist_ok=True)
+            tsv.write_text(f"s\th:m:s\tmax_rss\n{job_s}\t0:02:00\t1.0\n")
+    cell("krum", 0, 120)
+    cell("krum", 1, 120)
+    cell("mean", 0)
+    table = {tuple(r[:3]): r[3:] for r in rows(run(repo_root, "bench_cells.py", tmp_path))}
+    #                                 cells, no benchmark, job, client, attack, aggregate, evaluate, rest (min)
+    assert table["ml-100k", "fedmf", "krum"] == ["2", "0", "4.0", "0.3", "0.2", "1.0", "0.5", "2.0"]
+    assert table["ml-100k", "fedmf", "mean"] == ["1", "1", "nan", "0.2", "0.1", "0.5", "0.2", "nan"]
+    assert table["all", "all", "all"] == ["3", "1", "4.0", "0.5", "0.2", "1.5", "0.8", "2.0"]
+
+
+def test_cells_without_runs_name_the_layout(repo_root, tmp_path):
+    cmd = [sys.executable, str(repo_root / "benchmarks" / "bench_cells.py"), str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode != 0 and "no summary.json under" in out.stderr and "seed<k>/summary.json" in out.stderr
