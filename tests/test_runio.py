@@ -1,6 +1,8 @@
 """Result files are written whole or not at all."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -31,3 +33,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_end_job_flushes_what_was_written_and_exits_0_at_once(tmp_path):
+    """stdout to a pipe, the log a script's stderr goes to and a `logging` file are all
+    block-buffered: end_job must flush each before it leaves, and leave before atexit
+    handlers run."""
+    log, logged = tmp_path / "job.log", tmp_path / "logging.log"
+    script = f"""
+import atexit, logging, sys
+from spattack.runio import end_job
+sys.stderr = open({str(log)!r}, "w")
+logging.basicConfig(filename={str(logged)!r}, level=logging.INFO)
+atexit.register(lambda: print("atexit ran"))
+print("result line", end="")
+sys.stderr.write("log tail")
+logging.getLogger("job").info("logged")
+end_job()
+print("after end_job")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0
+    assert done.stdout == "result line"
+    assert log.read_text() == "log tail"
+    assert "logged" in logged.read_text()

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pandas as pd
 
@@ -96,3 +96,19 @@ def start_job(sm) -> dict[str, str]:
     sys.stderr = open(sm.log[0], "w", buffering=1)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return load_extensions(sm.config["extensions"])
+
+
+def end_job() -> NoReturn:
+    """End a workflow script's job now that its outputs are written and closed: flush
+    stdout, its log and `logging`, then exit with status 0 without Python's shutdown. That
+    shutdown tears down torch's ~1,100 modules and runs their finalizers, about 0.5-1 s a
+    training job (measured on the 2-core machine), a sixth to a third of what a short
+    cell spends outside its epochs. Only for the end of a script: nothing after it runs,
+    atexit handlers included."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -3,7 +3,7 @@
 import sys
 
 from spattack.interactions import Interactions
-from spattack.runio import start_job, write_result
+from spattack.runio import end_job, start_job, write_result
 from spattack.simulation import RunConfig, simulate
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
@@ -30,3 +30,4 @@ write_result(result, sm.output.metrics, sm.output.summary)
 final = result.summary["final"]
 print(f"{result.summary['status']}: epoch {final['epoch']} hr10={final['hr10']:.4f} ndcg10={final['ndcg10']:.4f} "
       f"in {result.summary['wall_s']:.1f} s on {result.summary['device']}", file=sys.stderr)
+end_job()  # skip Python's slow teardown of torch: the outputs are written
