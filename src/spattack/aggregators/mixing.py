@@ -79,7 +79,8 @@ def _first_alike(taken: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     start[:, 1:] = code[:, 1:] != code[:, :-1]
     run = torch.where(start, slot, 0).cummax(1).values
     leader = torch.empty_like(by_code).scatter_(1, by_code, by_code.gather(1, run))
-    if bool((taken.gather(1, leader.unsqueeze(2).expand_as(taken)) == taken).all()):
+    its, led = torch.nonzero(leader != slot, as_tuple=True)  # only rows led by another need a check
+    if bool((taken[its, leader[its, led]] == taken[its, led]).all()):
         return leader
     item = torch.arange(b, device=real.device).unsqueeze(1).expand(b, q)
     key = torch.cat([item.reshape(-1, 1), taken.reshape(b * q, q).long()], 1)
@@ -91,9 +92,14 @@ def _first_alike(taken: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 def _code(taken: torch.Tensor) -> torch.Tensor:
     """(b, Q) a random projection of each row of `taken` (b, Q, Q), integer counts, on
-    random integers below 2^20: exact in float64 (under 2^53 for up to 2^33 copies per
-    item), so equal rows get equal codes whatever the order of summation."""
-    probe = torch.randint(1, 1 << 20, (taken.shape[2], 1), generator=torch.Generator().manual_seed(0))
+    random integers as wide as float64 allows: a row sums to at most 2^e, so probes below
+    2^(52 - e) keep every partial sum an integer below 2^52, exact whatever the order of
+    summation, and equal rows get equal codes. Wide probes matter: rows that differ by a
+    swap of a few neighbours collide when the probes' sums over those columns agree, and
+    with 20-bit probes that happened in one bucket of ten on Steam under Gaussian."""
+    most = max(int(taken.sum(2).max()), 1) if taken.numel() else 1
+    bits = max(52 - most.bit_length(), 1)
+    probe = torch.randint(1, 1 << bits, (taken.shape[2], 1), generator=torch.Generator().manual_seed(0))
     return torch.matmul(taken.to(torch.float64), probe.to(taken.device, torch.float64)).squeeze(2)
 
 
@@ -112,11 +118,17 @@ def _nearest(dist: torch.Tensor, reach: torch.Tensor, weight: torch.Tensor, k: t
     of dist: all of the columns nearer than `reach` (b, Q, 1), the k-th distance, then
     those at it in column (upload) order. Columns in upload order."""
     w = weight.to(dist.dtype).unsqueeze(1)  # (b, 1, Q)
-    below = dist < reach
-    quota = k.to(dist.dtype).unsqueeze(2) - torch.bmm(below.to(dist.dtype), w.transpose(1, 2))
-    tied = torch.where(dist == reach, w, 0)
-    from_ties = (quota - (tied.cumsum(2) - tied)).clamp_min_(0).minimum(tied)
-    return torch.where(below, w, from_ties)
+    taken = torch.where(dist <= reach, w, 0)  # exact wherever the copies up to the reach are k
+    want = k.to(dist.dtype).expand(-1, dist.shape[1])  # (b, Q)
+    its, rows = torch.nonzero((taken.sum(2) != want) & (weight > 0), as_tuple=True)
+    if its.numel():  # ties at the reach hold more copies than the quota left: earlier columns first
+        d, r, wr = dist[its, rows], reach[its, rows], w[its, 0]  # (n, Q), (n, 1), (n, Q)
+        below = d < r
+        quota = want[its, rows].unsqueeze(1) - torch.where(below, wr, 0).sum(1, keepdim=True)
+        tied = torch.where(d == r, wr, 0)
+        from_ties = (quota - (tied.cumsum(1) - tied)).clamp_min_(0).minimum(tied)
+        taken[its, rows] = torch.where(below, wr, from_ties)
+    return taken
 
 
 def nnm(base: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
