@@ -96,7 +96,7 @@ def _code(taken: torch.Tensor) -> torch.Tensor:
     2^(52 - e) keep every partial sum an integer below 2^52, exact whatever the order of
     summation, and equal rows get equal codes. Wide probes matter: rows that differ by a
     swap of a few neighbours collide when the probes' sums over those columns agree, and
-    with 20-bit probes that happened in one bucket of ten on Steam under Gaussian."""
+    with 20-bit probes that happened in 30 of 359 buckets of a Steam round under Gaussian."""
     most = max(int(taken.sum(2).max()), 1) if taken.numel() else 1
     bits = max(52 - most.bit_length(), 1)
     probe = torch.randint(1, 1 << bits, (taken.shape[2], 1), generator=torch.Generator().manual_seed(0))
