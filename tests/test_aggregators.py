@@ -497,15 +497,39 @@ def large_items(seed, integer=False, heavy=True):
 @pytest.mark.parametrize("f", [0, 5, 60, 250])
 @pytest.mark.parametrize("kind", ["normal", "ties", "plain"])
 @pytest.mark.parametrize("fine_from", [None, 1])
-def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, monkeypatch):
+@pytest.mark.parametrize("row_block", [None, 1])
+def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, row_block, monkeypatch):
     """Items above SMALL rows take the bounded path: the pick is still exact, in the
-    default buckets and in the fine ones (FINE_FROM = 1: every item's)."""
+    default buckets and in the fine ones (FINE_FROM = 1: every item's), and with the
+    passes over rows done one item at a time (ROW_BLOCK_ELEMENTS = 1)."""
     from spattack.aggregators import distance
     if fine_from is not None:
         monkeypatch.setattr(distance, "FINE_FROM", fine_from)
+    if row_block is not None:
+        monkeypatch.setattr(distance, "ROW_BLOCK_ELEMENTS", row_block)
     items, grads, counts = large_items(f, integer=kind == "ties", heavy=kind != "plain")
     np.testing.assert_array_equal(run("krum", items, grads, 4, f=f, counts=counts),
                                   reference("krum", *expand(items, grads, counts), 4, f=f))
+
+
+@pytest.mark.parametrize("row_block", [None, 1, 2000])
+@pytest.mark.parametrize("f", [5, 200])
+def test_krum_with_many_items_per_bucket_matches_the_loop(row_block, f, monkeypatch):
+    """Buckets of several large items, their rows centred and their norms taken in
+    blocks of one item, of a few items or of the whole bucket: the same picks as the loop
+    (f = 200: every item's score has the closed form)."""
+    from spattack.aggregators import distance
+    if row_block is not None:
+        monkeypatch.setattr(distance, "ROW_BLOCK_ELEMENTS", row_block)
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(130, 250, size=12)
+    items = np.repeat(np.arange(12), sizes)
+    grads = rng.normal(size=(items.size, 4)) * rng.choice([0.5, 4.0], size=(items.size, 1)) + items[:, None]
+    counts = np.where(rng.random(items.size) < 0.02, rng.integers(2, 30, size=items.size), 1)
+    perm = rng.permutation(items.size)
+    items, grads, counts = (torch.as_tensor(a[perm]) for a in (items, grads, counts))
+    np.testing.assert_array_equal(run("krum", items, grads, 12, f=f, counts=counts),
+                                  reference("krum", *expand(items, grads, counts), 12, f=f))
 
 
 def test_krum_scores_every_survivor_when_items_keep_unlike_numbers():

@@ -23,6 +23,8 @@ from .order import Merged, check_f
 # Python; on GPUs, large enough to fill the device.
 KRUM_BLOCK_ELEMENTS = 1 << 21
 KRUM_BLOCK_ELEMENTS_GPU = 1 << 27
+# Values per block of the passes over an item's rows (about a core's L2 cache).
+ROW_BLOCK_ELEMENTS = 1 << 18
 # Buckets per doubling of the row count: a bucket's distances cost (Q / n)^2 of its items'
 # own, so for wide items (more than 2^(FINE_FROM - 1) rows) finer buckets than the other
 # rules' 4 pay; for narrow ones, the calls per bucket cost more than the padding.
@@ -84,15 +86,16 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
     score = x.new_full(valid.shape, torch.inf)
     everyone = m == totals - 1
     if bool(everyone.any()):
-        xe = x[everyone]
-        score[everyone] = _sum_to_all(xe, (xe * xe).sum(2), weight[everyone])
+        xe = x if bool(everyone.all()) else x[everyone]  # no copy of a whole bucket
+        score[everyone] = _sum_to_all(xe, _row_dots(xe, xe), weight[everyone])
     nearest = torch.nonzero(~everyone).squeeze(1)
     if nearest.numel():
-        space = _Space.of(x[nearest], weight[nearest], n_plain, totals[nearest], m[nearest])
+        ids = slice(None) if nearest.numel() == x.shape[0] else nearest
+        space = _Space.of(x[ids], weight[ids], n_plain, totals[ids], m[ids])
         if every_row:
-            score[nearest] = _exact_sums(space, torch.arange(x.shape[1], device=x.device).expand(nearest.numel(), -1))[0]
+            score[ids] = _exact_sums(space, torch.arange(x.shape[1], device=x.device).expand(nearest.numel(), -1))[0]
         else:
-            score[nearest] = _nearest_sums(space)
+            score[ids] = _nearest_sums(space)
     return score.masked_fill_(~valid, torch.inf)
 
 
@@ -103,7 +106,7 @@ def _sum_to_all(x: torch.Tensor, sq: torch.Tensor, weight: torch.Tensor) -> torc
     w = weight.to(x.dtype)
     total = torch.bmm(w.unsqueeze(1), x)  # (b, 1, d)
     # x_i . S summed like |x_i|^2: a row's own term cancels exactly, so two rows tie exactly
-    return w.sum(1, keepdim=True) * sq - 2 * (x * total).sum(2) + (w * sq).sum(1, keepdim=True)
+    return w.sum(1, keepdim=True) * sq - 2 * _row_dots(x, total) + (w * sq).sum(1, keepdim=True)
 
 
 @dataclass
@@ -120,7 +123,7 @@ class _Space:
     @classmethod
     def of(cls, x, weight, n_plain, totals, m) -> "_Space":
         b = x.shape[0]
-        return cls(x, (x * x).sum(2), weight, n_plain, (totals - m).view(b, 1),
+        return cls(x, _row_dots(x, x), weight, n_plain, (totals - m).view(b, 1),
                    (totals - 1 - m).view(b, 1).to(x.dtype))
 
     def take(self, ids: torch.Tensor) -> "_Space":
@@ -411,8 +414,34 @@ def _scaled_centred(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     and scaled by a power of two. Neither changes which row Krum picks, but they keep the
     Gram-matrix distances finite (huge finite rows) and accurate (rows of one item share
     an offset, e.g. the weight decay term). Both are exact on rows of small integers, so
-    equal distances stay equal and tied scores tie exactly."""
+    equal distances stay equal and tied scores tie exactly. Done a few items at a time,
+    so that each block is read from memory once and its later passes hit the cache."""
     first = x.gather(1, valid.long().argmax(1).view(-1, 1, 1).expand(-1, 1, x.shape[2]))
-    x = (x - first).masked_fill_(~valid.unsqueeze(2), 0)
-    amax = x.abs().amax((1, 2), keepdim=True)
-    return x.mul_(torch.ldexp(torch.ones_like(amax), -torch.frexp(amax).exponent))
+    out = torch.empty_like(x)
+    for its in _item_blocks(x):
+        y = torch.sub(x[its], first[its], out=out[its])
+        padding = torch.nonzero(~valid[its].view(-1)).squeeze(1)
+        if padding.numel():
+            y.view(-1, y.shape[2]).index_fill_(0, padding, 0)
+        amax = torch.maximum(y.amax((1, 2)), -y.amin((1, 2))).view(-1, 1, 1)  # max |y|, without a tensor of |y|
+        y.mul_(torch.ldexp(torch.ones_like(amax), -torch.frexp(amax).exponent))
+    return out
+
+
+def _row_dots(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(b, Q) (x * y).sum(2) for x (b, Q, d) and y (b or 1, Q or 1, d), a few items at a
+    time: the product stays in cache instead of making a round trip through memory."""
+    out = x.new_empty(x.shape[:2])
+    for its in _item_blocks(x):
+        torch.sum(x[its] * y[its if y.shape[0] > 1 else slice(None)], 2, out=out[its])
+    return out
+
+
+def _item_blocks(x: torch.Tensor) -> list[slice]:
+    """Slices of whole items of x (b, Q, d), about ROW_BLOCK_ELEMENTS values each on CPU
+    (one block elsewhere)."""
+    b = x.shape[0]
+    if x.device.type != "cpu":
+        return [slice(0, b)]
+    step = max(1, ROW_BLOCK_ELEMENTS // max(1, x.shape[1] * x.shape[2]))
+    return [slice(a, a + step) for a in range(0, b, step)]
