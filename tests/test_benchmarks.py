@@ -28,9 +28,13 @@ def rows(table: str) -> list[list[str]]:
 
 
 def test_attack_overhead_prints_a_ratio_per_defense(repo_root, ml100k_split):
-    out = rows(run(repo_root, "bench_attack_overhead.py", "--split", ml100k_split, "--epochs", 1,
+    out = rows(run(repo_root, "bench_attack_overhead.py", "--split", ml100k_split, "--epochs", 3,
                    "--defenses", "mean,krum"))
-    assert [r[0] for r in out] == ["mean", "krum"] and all(float(r[-1]) > 0 for r in out)
+    assert [r[0] for r in out] == ["mean", "krum"] and all(float(r[-1]) > 0 and float(r[-2]) > 0 for r in out)
+    # without warm-up epochs left out, the steady ratio is the ratio over all epochs
+    out = rows(run(repo_root, "bench_attack_overhead.py", "--split", ml100k_split, "--epochs", 1,
+                   "--warm-up", 0, "--defenses", "mean"))
+    assert out[0][-1] == out[0][-2]
 
 
 def test_threads_prints_both_ways_and_their_ratio(repo_root, ml100k_split):
