@@ -497,16 +497,12 @@ def large_items(seed, integer=False, heavy=True):
 @pytest.mark.parametrize("f", [0, 5, 60, 250])
 @pytest.mark.parametrize("kind", ["normal", "ties", "plain"])
 @pytest.mark.parametrize("fine_from", [None, 1])
-@pytest.mark.parametrize("row_block", [None, 1])
-def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, row_block, monkeypatch):
+def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, monkeypatch):
     """Items above SMALL rows take the bounded path: the pick is still exact, in the
-    default buckets and in the fine ones (FINE_FROM = 1: every item's), and with the
-    passes over rows done one item at a time (ROW_BLOCK_ELEMENTS = 1)."""
+    default buckets and in the fine ones (FINE_FROM = 1: every item's)."""
     from spattack.aggregators import distance
     if fine_from is not None:
         monkeypatch.setattr(distance, "FINE_FROM", fine_from)
-    if row_block is not None:
-        monkeypatch.setattr(distance, "ROW_BLOCK_ELEMENTS", row_block)
     items, grads, counts = large_items(f, integer=kind == "ties", heavy=kind != "plain")
     np.testing.assert_array_equal(run("krum", items, grads, 4, f=f, counts=counts),
                                   reference("krum", *expand(items, grads, counts), 4, f=f))
