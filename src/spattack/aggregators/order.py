@@ -63,9 +63,12 @@ class Merged:
         if self.heavy.shape[2] == 0:
             return take(self.plain, k.expand(-1, self.plain.shape[1]) if k.dim() == 2 else k)
         before, hit = _locate(k.expand(self.plain.shape[0], self.plain.shape[1]), self.start, self.weight)
-        value = self.heavy.gather(2, hit.to(torch.int8).argmax(2, keepdim=True)).squeeze(2)
+        if self.heavy.shape[2] == 1:  # the usual case: no search for the run that holds k
+            value, hit = self.heavy.squeeze(2), hit.squeeze(2)
+        else:
+            value, hit = self.heavy.gather(2, hit.to(torch.int8).argmax(2, keepdim=True)).squeeze(2), hit.any(2)
         plain = take(self.plain, before.clamp(0, self.plain.shape[2] - 1))
-        return torch.where(hit.any(2), value, plain)
+        return torch.where(hit, value, plain)
 
     def plain_before(self, k: torch.Tensor) -> torch.Tensor:
         """(b, d) how many plain values lie at positions < k (b, d) of the expanded column."""
@@ -171,8 +174,11 @@ class _Window:
             inside = (merged.start <= l_min.unsqueeze(2)) & (merged.start + merged.weight >= (l_max + keep).unsqueeze(2))
             l_max = torch.where(inside.any(2), l_min, l_max)
             at_median = (merged.heavy == med.unsqueeze(2)) & (merged.weight >= keep.unsqueeze(2))
-            run = torch.where(at_median, merged.start, torch.iinfo(merged.start.dtype).max).amin(2)
             fixed = at_median.any(2)
+            if merged.heavy.shape[2] == 1:  # the usual case
+                run = merged.start.squeeze(2)
+            else:  # not amin: on CPU torch's int64 amin over a last dimension takes ~0.2 us a value
+                run = torch.where(at_median, merged.start, torch.iinfo(merged.start.dtype).max).min(2).values
             l_min = torch.where(fixed, torch.maximum(run.minimum(l_max), l_min), l_min)
             l_max = torch.where(fixed, l_min, l_max)
         lo, hi = l_min.expand(med.shape).contiguous(), l_max.expand(med.shape).contiguous()
