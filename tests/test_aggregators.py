@@ -508,6 +508,32 @@ def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, monkeypatch):
                                   reference("krum", *expand(items, grads, counts), 4, f=f))
 
 
+@pytest.mark.parametrize("f", [60, 250])
+@pytest.mark.parametrize("copies", [100, 500])
+def test_krum_with_attackers_sending_a_benign_row_matches_the_loop(f, copies):
+    """Attackers' copies of a row that lies among the benign ones, as under -O (on ML-1M
+    their row equals a benign row), on the bounded path: the attackers' row is a
+    candidate and sets tau, and items whose best score is 0 are not tried again; the pick
+    is the loop's. One item of each bucket without attackers (padding heavy columns)."""
+    rng = np.random.default_rng(copies + f)
+    sizes = np.array([150, 170, 260, 280, 400])
+    items = np.repeat(np.arange(sizes.size), sizes)
+    grads = rng.normal(size=(items.size, 4))
+    counts = np.ones(items.size, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    attacked = np.array([0, 2, 4])
+    central = np.array([grads[a:a + n].mean(0) for a, n in zip(starts[attacked], sizes[attacked])])
+    copied = grads[starts[attacked] + 3]  # a benign row sent again by every attacker
+    attack_rows = np.where((attacked == 2)[:, None], copied, central)
+    items = np.concatenate([items, attacked])
+    grads = np.concatenate([grads, attack_rows])
+    counts = np.concatenate([counts, np.full(attacked.size, copies)])
+    perm = rng.permutation(items.size)
+    items, grads, counts = (torch.as_tensor(a[perm]) for a in (items, grads, counts))
+    np.testing.assert_array_equal(run("krum", items, grads, sizes.size, f=f, counts=counts),
+                                  reference("krum", *expand(items, grads, counts), sizes.size, f=f))
+
+
 @pytest.mark.parametrize("row_block", [None, 1, 2000])
 @pytest.mark.parametrize("f", [5, 200])
 def test_krum_with_many_items_per_bucket_matches_the_loop(row_block, f, monkeypatch):
@@ -584,25 +610,52 @@ def test_kth_largest_with_a_rank_per_row(n_ranks, numpy_on_cpu, monkeypatch):
 
 @pytest.mark.parametrize("n_heavy", [1, 3, 9, 40])
 @pytest.mark.parametrize("numpy_on_cpu", [True, False])
-def test_merged_kth_largest_equals_the_expanded_multiset(n_heavy, numpy_on_cpu, monkeypatch):
+@pytest.mark.parametrize("far", [False, True])
+@pytest.mark.parametrize("copies", [4, 60])
+def test_merged_kth_largest_equals_the_expanded_multiset(n_heavy, numpy_on_cpu, far, copies, monkeypatch):
     """Plain values once, heavy values weight times (0 = padding): the rank-th largest of
     the expanded multiset, by the per-heavy-column pass (few heavy columns) and by one sort
-    (many), ties between plain and heavy values and among heavy values included."""
+    (many), ties between plain and heavy values and among heavy values included; `far`:
+    on half the rows the heavy values lie above most plain ones (attackers' rows far from
+    a benign row), where the answer is a plain value behind every heavy copy; up to 60
+    `copies` of a heavy value among 30 plain ones: positions past every plain value that
+    lie in a run (-O)."""
     from spattack.aggregators import distance, groups
     monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
     gen = torch.Generator().manual_seed(n_heavy)
-    b, r, p = 3, 20, 30
+    b, r, p = 8, 20, 30
     plain = torch.randint(0, 12, (b, r, p), generator=gen).float()
     heavy = torch.randint(0, 12, (b, r, n_heavy), generator=gen).float()
-    weight = torch.randint(0, 5, (b, 1, n_heavy), generator=gen)
+    if far:
+        heavy[:, ::2] += 10
+    weight = torch.randint(0, copies + 1, (b, 1, n_heavy), generator=gen)
     size = p + weight.sum(2)  # (b, 1)
-    rank = torch.minimum(torch.randint(1, p + 4 * n_heavy + 1, (b, 1), generator=gen), size)
+    rank = torch.minimum(torch.randint(1, p + copies * n_heavy + 1, (b, 1), generator=gen), size)
     expected = torch.empty(b, r, 1)
     for i in range(b):
         for j in range(r):
             values = torch.cat([plain[i, j], heavy[i, j].repeat_interleave(weight[i, 0])])
             expected[i, j, 0] = torch.sort(values, descending=True).values[rank[i, 0] - 1]
-    assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank), expected)
+    for heavy_ahead in (False, True):
+        assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank, heavy_ahead), expected)
+
+
+@pytest.mark.parametrize("heavy_value", [5.0, 1000.0])
+def test_merged_kth_largest_at_every_position_around_a_long_run(heavy_value):
+    """One heavy value 40 times among 30 plain ones, below or above them all: every rank
+    from 1 to 70, one item each, so that each edge of the run is read (the shortcuts
+    for a run that holds the position and for a run wholly ahead of it)."""
+    from spattack.aggregators import distance
+    p, copies, r = 30, 40, 3
+    size = p + copies
+    plain = (100 + torch.randperm(p).float()).expand(size, r, p).clone()
+    heavy = torch.full((size, r, 1), heavy_value)
+    weight = torch.full((size, 1, 1), copies)
+    rank = torch.arange(1, size + 1).view(-1, 1)
+    values = torch.cat([plain[0, 0], heavy[0, 0].repeat(copies)])
+    expected = torch.sort(values, descending=True).values.view(-1, 1, 1).expand(size, r, 1)
+    for heavy_ahead in (False, True):
+        assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank, heavy_ahead), expected)
 
 
 @pytest.mark.parametrize("runs", [True, False])

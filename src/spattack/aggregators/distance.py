@@ -177,13 +177,14 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     Per row, F(tau) = sum_M min(D, tau) - (N-1-m) tau is concave in tau, with its
     maximum, the score, at t: its slope #{D > tau} - (N-1-m) turns from positive to <= 0
     there. So F at any tau >= 0 is a lower bound on the score, tight when tau is near t.
-    A candidate row, the plain row of least summed distance to the plain rows (a closed
-    form), is scored exactly: its score caps the item's best score, and its t serves as
-    every row's tau (rows near the best have their t near it). One clamp-and-sum pass
-    bounds every row; only rows whose bound does not exceed the cap (plus MARGIN) get the
-    exact selection. Items where more than an eighth of the rows survive try the row of
-    lowest bound as the next candidate (twice at most). On ML-1M's largest item, clean or
-    under Spattack-D, 1 to 3 rows of 3,488 survive.
+    Candidate rows, the plain row of least summed distance to the plain rows (a closed
+    form) and every heavy row, are scored exactly: the lowest score caps the item's best
+    score, and the central row's t serves as every row's tau (rows near the best have
+    their t near it; `_tau` for attackers' rows among the benign ones). One clamp-and-sum
+    pass bounds every row; only rows whose bound does not exceed the cap (plus MARGIN)
+    get the exact selection. Items where more than an eighth of the rows survive try the
+    row of lowest bound as the next candidate (twice at most). On ML-1M's largest item,
+    clean or under Spattack-D, 1 to 3 rows of 3,488 survive.
     """
     b, q = space.weight.shape
     valid = space.weight > 0
@@ -193,12 +194,17 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     plain_only = space.weight.clone()
     plain_only[:, space.n_plain:] = 0
     candidate = _sum_to_all(space.x, space.sq, plain_only).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
-    best, tau = _exact_sums(space, candidate)
-    lower = _lower_bounds(space, tau.clamp_min(0))
+    if q > space.n_plain:  # and every heavy row
+        candidate = torch.cat([candidate, torch.arange(space.n_plain, q, device=valid.device).expand(b, -1)], 1)
+    score, t = _exact_sums(space, candidate)
+    best = score.masked_fill_(~valid.gather(1, candidate), torch.inf).amin(1, keepdim=True)
+    lower = _lower_bounds(space, _tau(space, candidate, score, t).clamp_min(0))
     for _ in range(2):
         survive = valid & (lower <= best + MARGIN * best.abs())
         survive.scatter_(1, candidate, True)  # scored exactly: survivors whatever rounding says
-        todo = torch.nonzero(survive.sum(1) > q // 8).squeeze(1)
+        # a best score of 0 (rows equal to the attackers' copies, under -O) no candidate can
+        # lower, nor any tau lift the bounds of the rows that tie with it
+        todo = torch.nonzero((survive.sum(1) > q // 8) & (best.squeeze(1) > 0)).squeeze(1)
         if todo.numel() == 0:
             break
         extra = lower[todo].masked_fill(~valid[todo], torch.inf).argmin(1, keepdim=True)
@@ -210,6 +216,33 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     survive = valid & (lower <= best + MARGIN * best.abs())
     survive.scatter_(1, candidate, True)
     return _survivor_sums(space, survive, candidate[:, :1])
+
+
+def _tau(space: _Space, candidate: torch.Tensor, score: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(b, 1) tau for the bounds, from the candidates (b, 1 + H), their exact scores and
+    t: the central plain row's t, unless a heavy row scores lower and the central row's
+    t is its distance to that row (-O: the attackers' row lies among the benign ones, and
+    a benign row's t is its own distance to it, mostly beyond the central row's): then
+    the plain rows' median distance to it. On ML-1M under Spattack-O-D the central row's
+    t leaves most rows of mid-sized items unbounded; the median, a few percent. (Under -L
+    the attackers' row wins too, far from every benign row; a benign row's t is then a
+    distance between benign rows, and the central row's t the right tau.)"""
+    tau = t[:, :1].clone()
+    if score.shape[1] == 1:
+        return tau
+    lowest, which = score[:, 1:].min(1)
+    ids = torch.nonzero(lowest <= score[:, 0]).squeeze(1)
+    if ids.numel():
+        p = space.n_plain
+        row = (p + which[ids]).view(-1, 1, 1)
+        xr = space.x[ids].gather(1, row.expand(-1, 1, space.x.shape[2]))
+        v = _distances(xr, space.sq[ids].gather(1, row.view(-1, 1)).unsqueeze(2), space.x[ids],
+                       space.sq[ids].unsqueeze(1), row.view(-1, 1)).squeeze(1)  # (b', Q) its distances to every row
+        central = v.gather(1, candidate[ids, :1])  # the same distance as t, up to the order of summation
+        in_run = (central - tau[ids]).abs() <= 1e-4 * central.abs()
+        median = torch.where(space.weight[ids, :p] > 0, v[:, :p], torch.nan).nanmedian(1, keepdim=True).values
+        tau[ids] = torch.where(in_run, median, tau[ids])
+    return tau
 
 
 def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
@@ -308,7 +341,7 @@ def _exact_sums(space: _Space, index: torch.Tensor) -> tuple[torch.Tensor, torch
             out[its, cols] = plain.clamp_(max=t).sum(2) - surplus * t.squeeze(2)
         else:
             weight = space.heavy_weight[its]
-            t = _merged_kth_largest(plain, heavy, weight, rank).clamp_min_(0)
+            t = _merged_kth_largest(plain, heavy, weight, rank, heavy_ahead=True).clamp_min_(0)
             total = plain.clamp_(max=t).sum(2) + (heavy.clamp_(max=t) * weight).sum(2)
             out[its, cols] = total - surplus * t.squeeze(2)
         thresholds[its, cols] = t.squeeze(2)
@@ -316,17 +349,59 @@ def _exact_sums(space: _Space, index: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def _merged_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.Tensor,
-                        rank: torch.Tensor) -> torch.Tensor:
+                        rank: torch.Tensor, heavy_ahead: bool = False) -> torch.Tensor:
     """(b, r, 1) the rank-th largest entry of each row of the multiset that holds the
     plain distances (b, r, P) once each and the heavy ones (b, r, H) weight (b, 1, H)
     times each: the heavy runs are placed among the plain values by counting, and the
     rest is a selection over the plain values alone. With more than FEW_HEAVY heavy
     columns (typical of rows merged by NNM), one sort of the plain values replaces a pass
-    over them per heavy column (`order.Merged`)."""
+    over them per heavy column (`order.Merged`). `heavy_ahead`: the heavy values are
+    mostly among the largest (Krum's threshold, near the far end of a benign row's
+    distances, where attackers' rows are): two shortcuts, checked per row, save the
+    counting; where they fail, they cost a selection more."""
     k = (rank - 1).expand(-1, plain.shape[1])  # 0-based position in the descending order
     if heavy.shape[2] > FEW_HEAVY:  # the k-th largest is the (N - 1 - k)-th smallest
         size = plain.shape[2] + weight.sum(2)
         return Merged.of_values(plain, heavy, weight).select(size - 1 - k).unsqueeze(2)
+    if not heavy_ahead:
+        return _placed_kth_largest(plain, heavy, weight, k)
+    # Two cases need no pass over the plain values per heavy column. (1) Every heavy copy
+    # lies ahead of the answer (-L: attackers' rows far from a benign row): the answer is
+    # the (k - W)-th largest plain value, W the heavy copies, and it is where that value
+    # is at most the least heavy value. (2) Elsewhere more than k - W plain values lie
+    # ahead of the heavy copies; with one heavy run and at most k plain values (-O on
+    # items with few benign rows), position k then lies in the run.
+    b, r, p = plain.shape
+    behind = (rank - weight.sum(2)).squeeze(1)  # (b,) the answer's rank among the plain values in case (1)
+    out = heavy[:, :, :1].clone()  # case (2)
+    done = torch.zeros(b, r, dtype=torch.bool, device=plain.device)
+    if heavy.shape[2] == 1:
+        done[(p <= rank - 1).squeeze(1)] = True
+    ids = _where(behind >= 1)
+    if ids is not None:
+        guess = kth_largest(plain[ids], behind[ids].unsqueeze(1).expand(-1, r))
+        ahead = guess <= torch.where(weight[ids] > 0, heavy[ids], torch.inf).amin(2, keepdim=True)
+        out[ids] = torch.where(ahead, guess, out[ids])
+        done[ids] |= ahead.squeeze(2)
+    if not bool(done.all()):
+        at = torch.nonzero(~done.view(-1)).squeeze(1)
+        out.view(-1)[at] = _placed_kth_largest(plain.reshape(b * r, 1, p)[at], heavy.reshape(b * r, 1, -1)[at],
+                                               weight.expand(-1, r, -1).reshape(b * r, 1, -1)[at],
+                                               k.reshape(-1, 1)[at]).view(-1)
+    return out
+
+
+def _where(mask: torch.Tensor) -> slice | torch.Tensor | None:
+    """Indices where `mask` (b,) holds: None for none, a slice (no copy) for all."""
+    if bool(mask.all()):
+        return slice(None)
+    return torch.nonzero(mask).squeeze(1) if bool(mask.any()) else None
+
+
+def _placed_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.Tensor,
+                        k: torch.Tensor) -> torch.Tensor:
+    """`_merged_kth_largest` with k (b, r) 0-based positions, each heavy run placed among
+    the plain values by counting (a pass over them per heavy column)."""
     inside = torch.zeros(k.shape, dtype=torch.bool, device=k.device)
     from_heavy = heavy[:, :, 0]
     before = torch.zeros_like(k)
