@@ -178,9 +178,10 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     maximum, the score, at t: its slope #{D > tau} - (N-1-m) turns from positive to <= 0
     there. So F at any tau >= 0 is a lower bound on the score, tight when tau is near t.
     Candidate rows, the plain row of least summed distance to the plain rows (a closed
-    form) and every heavy row, are scored exactly: the lowest score caps the item's best
-    score, and the central row's t serves as every row's tau (rows near the best have
-    their t near it; `_tau` for attackers' rows among the benign ones). One clamp-and-sum
+    form) and, where the attackers' rows lie among the benign ones, every heavy row, are
+    scored exactly: the lowest score caps the item's best score, and the central row's t
+    serves as every row's tau (rows near the best have their t near it; `_tau` for the
+    attackers' rows among the benign ones). One clamp-and-sum
     pass bounds every row; only rows whose bound does not exceed the cap (plus MARGIN)
     get the exact selection. Items where more than an eighth of the rows survive try the
     row of lowest bound as the next candidate (twice at most). On ML-1M's largest item,
@@ -194,14 +195,18 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     plain_only = space.weight.clone()
     plain_only[:, space.n_plain:] = 0
     candidate = _sum_to_all(space.x, space.sq, plain_only).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
-    if q > space.n_plain:  # and every heavy row
-        candidate = torch.cat([candidate, torch.arange(space.n_plain, q, device=valid.device).expand(b, -1)], 1)
-    score, t = _exact_sums(space, candidate)
-    best = score.masked_fill_(~valid.gather(1, candidate), torch.inf).amin(1, keepdim=True)
-    lower = _lower_bounds(space, _tau(space, candidate, score, t).clamp_min(0))
+    best, t = _exact_sums(space, candidate)
+    tau, among = _tau(space, candidate, t)
+    if among.numel():  # the attackers' rows lie among the benign ones: score them too, for the cap
+        heavy = torch.arange(space.n_plain, q, device=valid.device).expand(among.numel(), -1)
+        part = space if among.numel() == b else space.take(among)
+        score = _exact_sums(part, heavy)[0].masked_fill_(~valid[among, space.n_plain:], torch.inf)
+        best[among] = torch.minimum(best[among], score.amin(1, keepdim=True))
+    scored = torch.zeros_like(valid).scatter_(1, candidate, True)  # survivors whatever rounding says
+    scored[among, space.n_plain:] = valid[among, space.n_plain:]
+    lower = _lower_bounds(space, tau.clamp_min(0))
     for _ in range(2):
-        survive = valid & (lower <= best + MARGIN * best.abs())
-        survive.scatter_(1, candidate, True)  # scored exactly: survivors whatever rounding says
+        survive = valid & (lower <= best + MARGIN * best.abs()) | scored
         # a best score of 0 (rows equal to the attackers' copies, under -O) no candidate can
         # lower, nor any tau lift the bounds of the rows that tie with it
         todo = torch.nonzero((survive.sum(1) > q // 8) & (best.squeeze(1) > 0)).squeeze(1)
@@ -209,40 +214,42 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
             break
         extra = lower[todo].masked_fill(~valid[todo], torch.inf).argmin(1, keepdim=True)
         score, tau = _exact_sums(space.take(todo), extra)
-        candidate = torch.cat([candidate, candidate[:, :1]], 1)
-        candidate[todo, -1:] = extra
+        scored[todo] = scored[todo].scatter_(1, extra, True)
         best[todo] = torch.minimum(best[todo], score)
         lower[todo] = torch.maximum(lower[todo], _lower_bounds(space.take(todo), tau.clamp_min(0)))
-    survive = valid & (lower <= best + MARGIN * best.abs())
-    survive.scatter_(1, candidate, True)
-    return _survivor_sums(space, survive, candidate[:, :1])
+    survive = valid & (lower <= best + MARGIN * best.abs()) | scored
+    return _survivor_sums(space, survive, candidate)
 
 
-def _tau(space: _Space, candidate: torch.Tensor, score: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """(b, 1) tau for the bounds, from the candidates (b, 1 + H), their exact scores and
-    t: the central plain row's t, unless a heavy row scores lower and the central row's
-    t is its distance to that row (-O: the attackers' row lies among the benign ones, and
-    a benign row's t is its own distance to it, mostly beyond the central row's): then
-    the plain rows' median distance to it. On ML-1M under Spattack-O-D the central row's
-    t leaves most rows of mid-sized items unbounded; the median, a few percent. (Under -L
-    the attackers' row wins too, far from every benign row; a benign row's t is then a
-    distance between benign rows, and the central row's t the right tau.)"""
-    tau = t[:, :1].clone()
-    if score.shape[1] == 1:
-        return tau
-    lowest, which = score[:, 1:].min(1)
-    ids = torch.nonzero(lowest <= score[:, 0]).squeeze(1)
-    if ids.numel():
-        p = space.n_plain
-        row = (p + which[ids]).view(-1, 1, 1)
-        xr = space.x[ids].gather(1, row.expand(-1, 1, space.x.shape[2]))
-        v = _distances(xr, space.sq[ids].gather(1, row.view(-1, 1)).unsqueeze(2), space.x[ids],
-                       space.sq[ids].unsqueeze(1), row.view(-1, 1)).squeeze(1)  # (b', Q) its distances to every row
-        central = v.gather(1, candidate[ids, :1])  # the same distance as t, up to the order of summation
-        in_run = (central - tau[ids]).abs() <= 1e-4 * central.abs()
-        median = torch.where(space.weight[ids, :p] > 0, v[:, :p], torch.nan).nanmedian(1, keepdim=True).values
-        tau[ids] = torch.where(in_run, median, tau[ids])
-    return tau
+def _tau(space: _Space, candidate: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(b, 1) tau for the bounds, and the items (int64) whose attackers' rows lie among
+    the benign ones, given the central candidate (b, 1) and its t (b, 1). Tau is the
+    central row's t, except where that t is the central row's distance to a heavy row
+    (-O: the position lies in the attackers' run, and so does a benign row's, at its own
+    distance to their row, mostly beyond the central row's): there it is the plain rows'
+    median distance to that row. On ML-1M under Spattack-O-D the central row's t leaves
+    most rows of mid-sized items unbounded; the median, a few percent. (Under -L the
+    attackers' rows lie far from every benign row, a benign row's t is a distance between
+    benign rows, and the central row's t is the right tau.)"""
+    b, q = space.weight.shape
+    p = space.n_plain
+    if q == p:
+        return t, candidate.new_empty(0)
+    d = space.x.shape[2]
+    xc = space.x.gather(1, candidate.unsqueeze(2).expand(-1, 1, d))
+    # the central row's distance to each heavy row, computed as `_exact_sums` does
+    to_heavy = _distances(xc, space.sq.gather(1, candidate).unsqueeze(2), space.x[:, p:],
+                          space.sq[:, None, p:], candidate - p).squeeze(1)  # (b, H)
+    in_run = ((to_heavy - t).abs() <= 1e-4 * to_heavy.abs()) & (space.weight[:, p:] > 0)
+    among = torch.nonzero(in_run.any(1)).squeeze(1)
+    if among.numel():
+        row = (p + in_run[among].to(torch.int8).argmax(1)).view(-1, 1)
+        xr = space.x[among].gather(1, row.unsqueeze(2).expand(-1, 1, d))
+        v = _distances(xr, space.sq[among].gather(1, row).unsqueeze(2), space.x[among, :p],
+                       space.sq[among, None, :p]).squeeze(1)  # (b', P)
+        t = t.clone()
+        t[among] = torch.where(space.weight[among, :p] > 0, v, torch.nan).nanmedian(1, keepdim=True).values
+    return t, among
 
 
 def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
