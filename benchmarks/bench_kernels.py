@@ -9,7 +9,12 @@ importing the library from that folder (e.g. a `git worktree add ../spattack-bas
 and the table gives both medians and their ratio. Kernels, on the uploads of round 4 of a
 clean FedMF cell: the client step (`bpr_step`), each aggregator (f = 3% of the users for
 trimmed mean and Krum), the evaluation, and a clean Mean epoch (client step, Mean and
-evaluation); FedGNN's client step and evaluation, after three client steps.
+evaluation); FedGNN's client step and evaluation, after three client steps. With
+--attack, the aggregators run on round 4 of a FedMF cell under that attack at --ratio
+percent (trained under Mean, the attackers' rows with their counts where the version has
+weighted uploads), f = the attackers' number:
+
+    python benchmarks/bench_kernels.py --split results/data/ml-1m --kernels krum --attack spattack-o-d
 """
 
 from __future__ import annotations
@@ -25,7 +30,24 @@ KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "eva
            "fedgnn_client_step", "fedgnn_evaluate"]
 
 
-def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
+def attacked_round(data, attack: str, ratio: float, threads: int):
+    """(items, grads, counts or None) uploaded in round 4 of a FedMF cell under `attack`
+    at `ratio` percent, trained under Mean."""
+    from spattack import simulation
+    from spattack.aggregators import aggregate
+
+    seen = []
+
+    def capture(items, grads, n_items, counts=None):
+        seen.append((items.clone(), grads.clone(), None if counts is None else counts.clone()))
+        return aggregate("mean", items, grads, n_items, **({} if counts is None else {"counts": counts}))
+
+    cfg = simulation.RunConfig(attack=attack, defense="mean", ratio=ratio, epochs=4, threads=threads)
+    simulation.simulate(data, cfg, progress=False, defense=capture)
+    return seen[-1]
+
+
+def measure(split: str, kernel: str, threads: int, repeat: int, attack: str = "none", ratio: float = 15.0) -> float:
     import torch
 
     from spattack.aggregators import aggregate
@@ -60,8 +82,12 @@ def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
         up = client_step()
         model.server_step(aggregate("mean", up.items, up.grads, data.n_items))
     up = client_step()
-    items, grads = up.items.clone(), up.grads.clone()
+    items, grads, counts = up.items.clone(), up.grads.clone(), None
     f = n_malicious(data.n_users, 3.0)
+    if attack != "none":
+        items, grads, counts = attacked_round(data, attack, ratio, threads)
+        f = n_malicious(data.n_users, ratio)
+    weighted = {} if counts is None else {"counts": counts}
 
     def epoch():
         u = client_step()
@@ -75,7 +101,7 @@ def measure(split: str, kernel: str, threads: int, repeat: int) -> float:
     }
     for name in ("mean", "median", "trimmed_mean", "krum", "norm"):
         params = {"f": f} if name in ("trimmed_mean", "krum") else {}
-        fns[name] = lambda name=name, params=params: aggregate(name, items, grads, data.n_items, **params)
+        fns[name] = lambda name=name, params=params: aggregate(name, items, grads, data.n_items, **params, **weighted)
     return timed(fns[kernel], repeat)
 
 
@@ -84,7 +110,7 @@ def child(src: str | None, args, kernel: str) -> float:
     if src:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return run_child(__file__, "--split", args.split, "--threads", args.threads, "--repeat", args.repeat,
-                     "--kernel", kernel, env=env)["seconds"]
+                     "--attack", args.attack, "--ratio", args.ratio, "--kernel", kernel, env=env)["seconds"]
 
 
 def main() -> None:
@@ -95,12 +121,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5, help="timed calls per process (median)")
     p.add_argument("--pairs", type=int, default=3, help="processes per version and kernel (median)")
+    p.add_argument("--attack", default="none", help="aggregators on round 4 of a cell under this attack")
+    p.add_argument("--ratio", type=float, default=15.0, help="the attack's malicious percentage")
     p.add_argument("--kernel", help=argparse.SUPPRESS)  # child mode
     args = p.parse_args()
     if args.kernel:
-        print(json.dumps({"seconds": measure(args.split, args.kernel, args.threads, args.repeat)}))
+        print(json.dumps({"seconds": measure(args.split, args.kernel, args.threads, args.repeat, args.attack,
+                                             args.ratio)}))
         return
-    print(f"{args.split}, {args.threads} threads, median of {args.repeat} calls, median of {args.pairs} processes\n")
+    uploads = "clean" if args.attack == "none" else f"{args.attack} at {args.ratio}%"
+    print(f"{args.split}, {uploads}, {args.threads} threads, median of {args.repeat} calls, "
+          f"median of {args.pairs} processes\n")
     if args.base:
         print("| kernel | this version s | base s | base / this |")
         print("|---|---:|---:|---:|")

@@ -29,7 +29,7 @@ def rows(table: str) -> list[list[str]]:
 
 def test_attack_overhead_prints_a_ratio_per_defense(repo_root, ml100k_split):
     out = rows(run(repo_root, "bench_attack_overhead.py", "--split", ml100k_split, "--epochs", 3,
-                   "--defenses", "mean,krum"))
+                   "--defenses", "mean,krum", "--pairs", 2))
     assert [r[0] for r in out] == ["mean", "krum"] and all(float(r[-1]) > 0 and float(r[-2]) > 0 for r in out)
     # without warm-up epochs left out, the steady ratio is the ratio over all epochs
     out = rows(run(repo_root, "bench_attack_overhead.py", "--split", ml100k_split, "--epochs", 1,
@@ -57,6 +57,23 @@ def test_kernels_against_a_base_version(repo_root, ml100k_split):
         low = (float(base) - half[1]) / (float(this) + half[0])
         high = (float(base) + half[1]) / (float(this) - half[0])
         assert low - 0.005 <= float(ratio) <= high + 0.005, (this, base, ratio)
+
+
+def test_kernels_on_an_attacked_round(repo_root, ml100k_split, monkeypatch):
+    """--attack: the aggregators run on a round that holds the attackers' rows, each
+    sent once with the attackers' number as its count."""
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import bench_kernels
+
+    from spattack.interactions import Interactions
+    from spattack.malicious import n_malicious
+    data = Interactions.load(ml100k_split)
+    items, grads, counts = bench_kernels.attacked_round(data, "spattack-o-d", 5.0, 1)
+    assert counts is not None and int(counts.max()) == n_malicious(data.n_users, 5.0)
+    assert int((counts > 1).sum()) == data.n_items  # -D: one row per item
+    out = rows(run(repo_root, "bench_kernels.py", "--split", ml100k_split, "--kernels", "krum", "--repeat", 1,
+                   "--pairs", 1, "--attack", "spattack-o-d", "--ratio", 5))
+    assert [r[0] for r in out] == ["krum"] and float(out[0][1]) > 0
 
 
 def test_scale_setup_and_machine(repo_root, ml100k_split):
