@@ -376,3 +376,14 @@ def test_every_three_seed_table_matches_its_csv(repo_root):
                         assert f"{value:.{digits}f}" == printed, (folder, key, printed, value)
                         checked += 1
     assert checked > 300
+
+
+def test_nnm_on_steam_under_gaussian_keeps_less_than_the_rules_alone(repo_root):
+    """docs/defenses/README.md: under Gaussian on Steam, NNM+Median keeps 43% of its clean
+    run where the Median alone keeps all of it; NNM+Krum ends near Krum alone (40%)."""
+    nnm = committed(repo_root, "nnm-steam-gaussian")
+    alone = committed(repo_root, "grid-steam")
+    assert set(nnm.dataset) == {"steam"} and (nnm.seeds == 1).all()
+    assert nnm.loc[("nnm_median", "none"), "hr10_mean"] == pytest.approx(alone.loc[("mean", "none"), "hr10_mean"])
+    assert nnm.loc[("nnm_median", "gaussian"), "hr10_rel"] < 0.5 < 1.0 <= alone.loc[("median", "gaussian"), "hr10_rel"]
+    assert abs(nnm.loc[("nnm_krum", "gaussian"), "hr10_rel"] - alone.loc[("krum", "gaussian"), "hr10_rel"]) < 0.05
