@@ -11,8 +11,8 @@ clean FedMF cell: the client step (`bpr_step`), each aggregator (f = 3% of the u
 trimmed mean and Krum), the evaluation, and a clean Mean epoch (client step, Mean and
 evaluation); FedGNN's client step and evaluation, after three client steps. With
 --attack, the aggregators run on round 4 of a FedMF cell under that attack at --ratio
-percent (trained under Mean, the attackers' rows with their counts where the version has
-weighted uploads), f = the attackers' number:
+percent (`simulation.attacked_round`, made once by this version: both versions
+aggregate the same rows, the attackers' with their counts), f = the attackers' number:
 
     python benchmarks/bench_kernels.py --split results/data/ml-1m --kernels krum --attack spattack-o-d
 """
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
 
 from bench_machine import run_child, timed
 
@@ -30,24 +31,8 @@ KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "eva
            "fedgnn_client_step", "fedgnn_evaluate"]
 
 
-def attacked_round(data, attack: str, ratio: float, threads: int):
-    """(items, grads, counts or None) uploaded in round 4 of a FedMF cell under `attack`
-    at `ratio` percent, trained under Mean."""
-    from spattack import simulation
-    from spattack.aggregators import aggregate
-
-    seen = []
-
-    def capture(items, grads, n_items, counts=None):
-        seen.append((items.clone(), grads.clone(), None if counts is None else counts.clone()))
-        return aggregate("mean", items, grads, n_items, **({} if counts is None else {"counts": counts}))
-
-    cfg = simulation.RunConfig(attack=attack, defense="mean", ratio=ratio, epochs=4, threads=threads)
-    simulation.simulate(data, cfg, progress=False, defense=capture)
-    return seen[-1]
-
-
-def measure(split: str, kernel: str, threads: int, repeat: int, attack: str = "none", ratio: float = 15.0) -> float:
+def measure(split: str, kernel: str, threads: int, repeat: int, round_file: str | None = None,
+            ratio: float = 15.0) -> float:
     import torch
 
     from spattack.aggregators import aggregate
@@ -84,9 +69,9 @@ def measure(split: str, kernel: str, threads: int, repeat: int, attack: str = "n
     up = client_step()
     items, grads, counts = up.items.clone(), up.grads.clone(), None
     f = n_malicious(data.n_users, 3.0)
-    if attack != "none":
-        items, grads, counts = attacked_round(data, attack, ratio, threads)
-        f = n_malicious(data.n_users, ratio)
+    if round_file:  # an attacked round, the same for both versions
+        saved = torch.load(round_file)
+        items, grads, counts, f = saved["items"], saved["grads"], saved["counts"], n_malicious(data.n_users, ratio)
     weighted = {} if counts is None else {"counts": counts}
 
     def epoch():
@@ -109,8 +94,9 @@ def child(src: str | None, args, kernel: str) -> float:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    extra = ["--round", args.round, "--ratio", args.ratio] if args.round else []
     return run_child(__file__, "--split", args.split, "--threads", args.threads, "--repeat", args.repeat,
-                     "--attack", args.attack, "--ratio", args.ratio, "--kernel", kernel, env=env)["seconds"]
+                     *extra, "--kernel", kernel, env=env)["seconds"]
 
 
 def main() -> None:
@@ -124,11 +110,26 @@ def main() -> None:
     p.add_argument("--attack", default="none", help="aggregators on round 4 of a cell under this attack")
     p.add_argument("--ratio", type=float, default=15.0, help="the attack's malicious percentage")
     p.add_argument("--kernel", help=argparse.SUPPRESS)  # child mode
+    p.add_argument("--round", help=argparse.SUPPRESS)  # child mode: the attacked round's file
     args = p.parse_args()
     if args.kernel:
-        print(json.dumps({"seconds": measure(args.split, args.kernel, args.threads, args.repeat, args.attack,
+        print(json.dumps({"seconds": measure(args.split, args.kernel, args.threads, args.repeat, args.round,
                                              args.ratio)}))
         return
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.attack != "none":  # made once, by this version: both versions aggregate the same rows
+            import torch
+
+            from spattack.interactions import Interactions
+            from spattack.simulation import attacked_round
+
+            up = attacked_round(Interactions.load(args.split), args.attack, args.ratio)
+            args.round = os.path.join(tmp, "round.pt")
+            torch.save({"items": up.items, "grads": up.grads, "counts": up.counts}, args.round)
+        table(args)
+
+
+def table(args) -> None:
     uploads = "clean" if args.attack == "none" else f"{args.attack} at {args.ratio}%"
     print(f"{args.split}, {uploads}, {args.threads} threads, median of {args.repeat} calls, "
           f"median of {args.pairs} processes\n")

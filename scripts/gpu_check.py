@@ -25,11 +25,9 @@ from pathlib import Path
 import torch
 
 from spattack.aggregators import DEFENSES, aggregate_uploads
-from spattack.attacks import make_attack
-from spattack.fedmf import FedMF
 from spattack.interactions import Interactions
 from spattack.runio import atomic_write_text
-from spattack.simulation import RunConfig, attack_context, simulate
+from spattack.simulation import RunConfig, attacked_round, simulate
 from spattack.updates import SparseUpdates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,21 +40,6 @@ def machine(device: torch.device) -> dict:
         props = torch.cuda.get_device_properties(device)
         info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda)
     return info
-
-
-def attacked_round(data: Interactions, attack: str, ratio: float, epochs: int = 3) -> SparseUpdates:
-    """The uploads of round `epochs + 1` of a CPU FedMF cell under Mean: benign rows and
-    the attack's (rows shared by every attacker carry their count)."""
-    cfg = RunConfig(attack=attack, ratio=ratio)
-    model = FedMF(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, 0, torch.device("cpu"))
-    attacker = make_attack(attack, attack_context(data, cfg, model, torch.device("cpu")))
-    for epoch in range(1, epochs + 2):
-        benign = model.client_step()[0]
-        uploads = SparseUpdates.concat(benign, attacker.uploads(epoch, benign, model))
-        if epoch <= epochs:
-            model.server_step(aggregate_uploads("mean", uploads, data.n_items))
-    return SparseUpdates(uploads.clients, uploads.items.clone(), uploads.grads.clone(),
-                         None if uploads.counts is None else uploads.counts.clone())
 
 
 def timed(fn, device: torch.device, repeat: int = 3):

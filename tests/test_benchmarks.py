@@ -59,16 +59,14 @@ def test_kernels_against_a_base_version(repo_root, ml100k_split):
         assert low - 0.005 <= float(ratio) <= high + 0.005, (this, base, ratio)
 
 
-def test_kernels_on_an_attacked_round(repo_root, ml100k_split, monkeypatch):
+def test_kernels_on_an_attacked_round(repo_root, ml100k_split):
     """--attack: the aggregators run on a round that holds the attackers' rows, each
     sent once with the attackers' number as its count."""
-    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
-    import bench_kernels
-
     from spattack.interactions import Interactions
     from spattack.malicious import n_malicious
+    from spattack.simulation import attacked_round
     data = Interactions.load(ml100k_split)
-    items, grads, counts = bench_kernels.attacked_round(data, "spattack-o-d", 5.0, 1)
+    counts = attacked_round(data, "spattack-o-d", 5.0, 1).counts
     assert counts is not None and int(counts.max()) == n_malicious(data.n_users, 5.0)
     assert int((counts > 1).sum()) == data.n_items  # -D: one row per item
     out = rows(run(repo_root, "bench_kernels.py", "--split", ml100k_split, "--kernels", "krum", "--repeat", 1,

@@ -15,10 +15,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .aggregators import DEFENSES, DefenseSpec
+from .aggregators import DEFENSES, DefenseSpec, aggregate_uploads
 from .attacks import Attack, AttackContext, make_attack
 from .device import keep_freed_memory, make_deterministic, resolve_device
 from .evaluation import METRICS, Evaluator
+from .fedmf import FedMF
 from .interactions import Interactions
 from .malicious import n_malicious
 from .models import MODELS, FederatedModel, ModelFactory
@@ -102,6 +103,23 @@ def attack_context(data: Interactions, cfg: RunConfig, model, device: torch.devi
         profile_size=int(np.median(data.train_counts)), defense=cfg.defense, grad_limit=cfg.grad_limit,
         lr=cfg.lr, l2=cfg.l2, init_std=cfg.init_std, seed=cfg.seed + 1000, device=device,
         dense_dim=getattr(model, "dense_dim", 0), clips="clip" in defense.params)
+
+
+def attacked_round(data: Interactions, attack: str, ratio: float, epochs: int = 3) -> SparseUpdates:
+    """The uploads of round `epochs + 1` of a CPU FedMF cell under Mean (paper's
+    hyper-parameters, seed 0) with `attack` at `ratio` percent: benign rows and the
+    attack's, rows shared by every attacker once with their count. For benchmarks and
+    device checks of the aggregators on attacked rounds."""
+    cfg = RunConfig(attack=attack, ratio=ratio)
+    model = FedMF(data, cfg.dim, cfg.init_std, cfg.l2, cfg.lr, 0, torch.device("cpu"))
+    attacker = make_attack(attack, attack_context(data, cfg, model, torch.device("cpu")))
+    for epoch in range(1, epochs + 2):
+        benign = model.client_step()[0]
+        uploads = SparseUpdates.concat(benign, attacker.uploads(epoch, benign, model))
+        if epoch <= epochs:
+            model.server_step(aggregate_uploads("mean", uploads, data.n_items))
+    return SparseUpdates(uploads.clients, uploads.items.clone(), uploads.grads.clone(),
+                         None if uploads.counts is None else uploads.counts.clone())
 
 
 def _built(part, method: str, *args):
