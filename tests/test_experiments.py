@@ -91,6 +91,25 @@ def test_repeated_index_race_finds_every_twice_drawn_negative(repo_root):
     assert ((survived[0] >= 1) & (survived[0] <= 2)).all() and ((survived[1] >= 4) & (survived[1] <= 6)).all()
 
 
+def test_repeated_index_race_measures_with_the_default_kernels(repo_root, monkeypatch):
+    """The authors' code leaves PyTorch's nondeterministic kernels on; a simulation run
+    before (gpu_check.py) sets deterministic ones for the process, under which CUDA's
+    indexed `+=` no longer races. The race is measured without them, and the mode restored."""
+    race = _load_script(repo_root, "repeated_index_race")
+    data = synthetic_interactions()
+    seen, survivors = [], race.survivors
+    monkeypatch.setattr(race, "survivors", lambda *a: seen.append(torch.are_deterministic_algorithms_enabled())
+                        or survivors(*a))
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        race.measure(race.client_layouts(data, 0), data.n_items, 4, "cpu")
+        assert seen and not any(seen)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
 def test_fang_with_every_client_sampled_is_the_plain_fang_cell(repo_root):
     sampled = _load_script(repo_root, "fang_sampled_stats")
     data = synthetic_interactions()

@@ -18,6 +18,7 @@ run is the missing measurement (docs/reproduction/README.md, ML-1M section).
 
 import argparse
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -45,14 +46,29 @@ def survivors(items: torch.Tensor, n_items: int, dim: int) -> tuple[torch.Tensor
     return first, x[items[first]].long() - 1
 
 
+@contextmanager
+def nondeterministic():
+    """PyTorch's default kernels, as in the authors' code (it sets only cudnn.deterministic).
+    `torch.use_deterministic_algorithms(True)`, which our simulation sets on CUDA and which
+    stays set for the process, makes the indexed `+=` keep the last row on the GPU too."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
 def measure(layouts: list[np.ndarray], n_items: int, dim: int, device: str) -> dict:
-    """Share of columns of repeated rows in which the first row survived."""
+    """Share of columns of repeated rows in which the first row survived, with PyTorch's
+    default (nondeterministic) kernels."""
     runs = first_wins = 0
-    for layout in layouts:
-        items = torch.as_tensor(layout, device=device)
-        first, survived = survivors(items, n_items, dim)
-        runs += len(first)
-        first_wins += int((survived == first.unsqueeze(1)).sum())
+    with nondeterministic():
+        for layout in layouts:
+            items = torch.as_tensor(layout, device=device)
+            first, survived = survivors(items, n_items, dim)
+            runs += len(first)
+            first_wins += int((survived == first.unsqueeze(1)).sum())
     return {"repeated_runs": runs, "first_wins_fraction": first_wins / max(runs * dim, 1)}
 
 
