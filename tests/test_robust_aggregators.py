@@ -5,8 +5,8 @@ from the definitions), on the expanded rows when rows have multiplicities."""
 import numpy as np
 import pytest
 import torch
-from test_aggregators import (ROBUST_REFERENCES, attacked_uploads, expand, random_uploads, reference,
-                              weighted_uploads)
+from test_aggregators import (ROBUST_REFERENCES, assert_cuda_matches_cpu, attacked_uploads, expand, random_uploads,
+                              reference, weighted_uploads)
 
 from spattack.aggregators import DEFENSES, aggregate, krum, mean, median, nnm
 from spattack.aggregators import groups, mixing, selection
@@ -263,9 +263,7 @@ def test_bad_parameters_are_rejected():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
-    items, grads, counts = weighted_uploads(8)
-    for name, params in CASES:
-        cpu = aggregate(name, items, grads, 25, counts=counts, **params)
-        gpu = aggregate(name, items.cuda(), grads.cuda(), 25, counts=counts.cuda(), **params)
-        assert gpu.device.type == "cuda"
-        torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-9, atol=1e-12)
+    for seed in range(8, 12):
+        items, grads, counts = weighted_uploads(seed)
+        for name, params in CASES:
+            assert_cuda_matches_cpu(name, params, items, grads, 25, counts)
