@@ -71,11 +71,14 @@ def aggregators_against_cpu(uploads: SparseUpdates, n_items: int, f: int, device
 
 
 def short_cell(data: Interactions, cfg: RunConfig) -> dict:
+    """Timings of one run; `same_twice`: a second run ends with the same metrics, bit for bit."""
     s = simulate(data, cfg, progress=False).summary
+    again = simulate(data, cfg, progress=False).summary
     return {"cell": f"{cfg.attack}/{cfg.defense}/rho{cfg.ratio:g}", "epochs": cfg.epochs, "status": s["status"],
             "seconds_per_epoch": s["seconds_per_epoch"], "first_epoch_s": sum(s["seconds_first_epoch"].values()),
             "wall_s": s["wall_s"], "peak_gpu_mb": s["peak_gpu_mb"],
-            "peak_rss_mb": s["peak_rss_mb"], "final_hr10": s["final"]["hr10"]}
+            "peak_rss_mb": s["peak_rss_mb"], "final_hr10": s["final"]["hr10"],
+            "same_twice": again["final"] == s["final"]}
 
 
 def race(data: Interactions, device: torch.device, repeats: int) -> list[dict]:
@@ -112,14 +115,14 @@ def markdown(report: dict) -> str:
               "Seconds per epoch by stage, over all epochs; the first epoch (one-time costs such as "
               "CUDA's start-up included) in all, apart.", "",
               "| dataset | cell | epochs | client s | attack s | aggregate s | evaluate s | first epoch s | peak GPU MB "
-              "| final HR@10 |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| final HR@10 | same twice |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for c in report["cells"]:
         s = c["seconds_per_epoch"]
         gpu = "-" if c["peak_gpu_mb"] is None else f"{c['peak_gpu_mb']:.0f}"
         lines.append(f"| {c['dataset']} | {c['cell']} | {c['epochs']} | {s['client']:.4f} | {s['attack']:.4f} "
                      f"| {s['aggregate']:.4f} | {s['evaluate']:.4f} | {c['first_epoch_s']:.4f} | {gpu} "
-                     f"| {c['final_hr10']:.4f} |")
+                     f"| {c['final_hr10']:.4f} | {c['same_twice']} |")
     lines += ["", "## Repeated-index race", "",
               "Share of columns of a repeated (client, item) run in which the FIRST row survives "
               "`x[items] += rows` with PyTorch's default kernels, as the authors' code runs it (the leak "

@@ -21,7 +21,8 @@ def test_gpu_check_writes_one_report_on_cpu(mirror, tmp_path, repo_root):
     assert [r["aggregator"] for r in report["aggregators"]] == list(DEFENSES)
     assert all(r["identical"] for r in report["aggregators"])  # CPU against CPU
     assert [c["cell"] for c in report["cells"]] == ["none/mean/rho0", "spattack-l-d/krum/rho15"]
-    assert all(c["status"] == "ok" and set(c["seconds_per_epoch"]) >= {"client", "aggregate", "evaluate"}
+    assert all(c["status"] == "ok" and c["same_twice"]
+               and set(c["seconds_per_epoch"]) >= {"client", "aggregate", "evaluate"}
                for c in report["cells"])
     assert all(0 < c["first_epoch_s"] < c["wall_s"] for c in report["cells"])
     assert report["race"][0]["dataset"] == "ml-100k" and report["race"][0]["repeated_runs"] > 1000
