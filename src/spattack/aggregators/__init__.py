@@ -54,6 +54,13 @@ Definitions (n_j = rows of item j in the expanded batch, after dropping non-fini
   [1, n_j], equal distances in upload order). `mixing.nnm(base)` composes it with any
   aggregator.
 
+Ties are ties of the computed scores. On CUDA, rows whose scores are equal in exact
+arithmetic can still get different computed scores, because the GPU rounds their sums in
+another order. A rule that selects rows (Krum, Multi-Krum, Bulyan, NNM's neighbours) may
+then take the later of two such rows where the CPU takes the earlier. This was seen for
+Krum and Multi-Krum (docs/gpu/README.md). Apart from such ties, CUDA matches the CPU up to
+rounding.
+
 A new defense is a function `(items, grads, n_items, counts=None, **params) ->
 (n_items, d)` and one `DefenseSpec` entry in `DEFENSES` (docs/extending.md).
 """
