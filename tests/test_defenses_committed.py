@@ -387,3 +387,18 @@ def test_nnm_on_steam_under_gaussian_keeps_less_than_the_rules_alone(repo_root):
     assert nnm.loc[("nnm_median", "none"), "hr10_mean"] == pytest.approx(alone.loc[("mean", "none"), "hr10_mean"])
     assert nnm.loc[("nnm_median", "gaussian"), "hr10_rel"] < 0.5 < 1.0 <= alone.loc[("median", "gaussian"), "hr10_rel"]
     assert abs(nnm.loc[("nnm_krum", "gaussian"), "hr10_rel"] - alone.loc[("krum", "gaussian"), "hr10_rel"]) < 0.05
+
+
+def test_nnm_on_steam_under_fang_ends_near_an_untrained_model_like_the_rules_alone(repo_root):
+    """docs/defenses/README.md: under Fang on Steam, NNM+Median and NNM+Krum end at 12-13% of
+    their clean runs, within 0.01 of the Median and Krum alone in HR@10; the clean and
+    Gaussian cells are those of nnm-steam-gaussian."""
+    nnm = committed(repo_root, "nnm-steam-fang")
+    alone = committed(repo_root, "grid-steam")
+    earlier = committed(repo_root, "nnm-steam-gaussian")
+    assert sorted(nnm.index) == sorted((d, a) for d in ("nnm_median", "nnm_krum") for a in ("none", "gaussian", "fang"))
+    for key in earlier.index:
+        assert nnm.loc[key, "hr10_mean"] == earlier.loc[key, "hr10_mean"]
+    for defense, base in (("nnm_median", "median"), ("nnm_krum", "krum")):
+        assert nnm.loc[(defense, "fang"), "hr10_rel"] < 0.15
+        assert abs(nnm.loc[(defense, "fang"), "hr10_mean"] - alone.loc[(base, "fang"), "hr10_mean"]) < 0.01
