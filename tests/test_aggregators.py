@@ -332,6 +332,23 @@ def test_clip_rows():
     torch.testing.assert_close(clip_rows(grads, 1.0), torch.tensor([[0.6, 0.8], [0.3, 0.4], [0.0, 0.0], [0.6, -0.8]]))
 
 
+def test_clip_rows_is_bitwise_the_per_row_rule():
+    """Rows over the bound are multiplied by clip / norm, every other row (within it, at it,
+    zero, -0.0, NaN) comes back bit for bit."""
+    g = torch.Generator().manual_seed(3)
+    grads = torch.randn(200, 7, generator=g) * torch.rand(200, 1, generator=g) * 3
+    grads[0] = 0.0
+    grads[1] = -0.0
+    grads[2, 3] = float("nan")
+    grads[3] = torch.tensor([1.0] + [0.0] * 6)  # exactly at the bound
+    out = clip_rows(grads, 1.0)
+    for row, got in zip(grads, out):
+        norm = torch.linalg.vector_norm(row)
+        want = row * (1.0 / norm) if norm > 1.0 else row
+        assert torch.equal(got, want) or (got.isnan().equal(want.isnan()) and got.nan_to_num().equal(want.nan_to_num()))
+    assert torch.equal(out[1].signbit(), grads[1].signbit())
+
+
 # ---- shapes, empty items, non-finite rows, errors ----
 
 @pytest.mark.parametrize("name", list(DEFENSES))
