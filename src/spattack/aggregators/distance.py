@@ -13,6 +13,7 @@ their scores have a closed form in O(n_j d).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -127,13 +128,28 @@ class _Space:
                    (totals - 1 - m).view(b, 1).to(x.dtype))
 
     def take(self, ids: torch.Tensor) -> "_Space":
-        """The items `ids` only."""
-        return _Space(self.x[ids], self.sq[ids], self.weight[ids], self.n_plain, self.rank[ids], self.surplus[ids])
+        """The items `ids` only (with their contiguous rows, where those are made)."""
+        part = _Space(self.x[ids], self.sq[ids], self.weight[ids], self.n_plain, self.rank[ids], self.surplus[ids])
+        for name in ("plain_x", "heavy_x"):
+            if name in self.__dict__:
+                part.__dict__[name] = self.__dict__[name][ids]
+        return part
 
     @property
     def heavy_weight(self) -> torch.Tensor:
         """(b, 1, H)"""
         return self.weight[:, None, self.n_plain:]
+
+    @cached_property
+    def plain_x(self) -> torch.Tensor:
+        """(b, P, d) the plain rows, contiguous for the GEMMs; made once per space (with
+        heavy rows, a copy), not once per distance pass."""
+        return self.x[:, :self.n_plain].contiguous()
+
+    @cached_property
+    def heavy_x(self) -> torch.Tensor:
+        """(b, H, d) the heavy rows, contiguous."""
+        return self.x[:, self.n_plain:].contiguous()
 
 
 def _blocks(space: _Space, index: torch.Tensor):
@@ -142,7 +158,7 @@ def _blocks(space: _Space, index: torch.Tensor):
     r, H)), with each row's distance to itself and to padding set to 0."""
     b, n_rows = index.shape
     q, p, d = space.x.shape[1], space.n_plain, space.x.shape[2]
-    plain_x, heavy_x = space.x[:, :p].contiguous(), space.x[:, p:].contiguous()
+    plain_x, heavy_x = space.plain_x, space.heavy_x
     pad_from = int(space.weight[:, :p].gt(0).all(0).cumprod(0).sum())  # earlier columns are real everywhere
     for its, cols in _row_tiles(space.x, b, n_rows, q):
         idx = index[its, cols]
@@ -238,14 +254,15 @@ def _tau(space: _Space, candidate: torch.Tensor, t: torch.Tensor) -> tuple[torch
     d = space.x.shape[2]
     xc = space.x.gather(1, candidate.unsqueeze(2).expand(-1, 1, d))
     # the central row's distance to each heavy row, computed as `_exact_sums` does
-    to_heavy = _distances(xc, space.sq.gather(1, candidate).unsqueeze(2), space.x[:, p:],
+    to_heavy = _distances(xc, space.sq.gather(1, candidate).unsqueeze(2), space.heavy_x,
                           space.sq[:, None, p:], candidate - p).squeeze(1)  # (b, H)
     in_run = ((to_heavy - t).abs() <= 1e-4 * to_heavy.abs()) & (space.weight[:, p:] > 0)
     among = torch.nonzero(in_run.any(1)).squeeze(1)
     if among.numel():
         row = (p + in_run[among].to(torch.int8).argmax(1)).view(-1, 1)
-        xr = space.x[among].gather(1, row.unsqueeze(2).expand(-1, 1, d))
-        v = _distances(xr, space.sq[among].gather(1, row).unsqueeze(2), space.x[among, :p],
+        xr = space.x[among.unsqueeze(1), row]  # (b', 1, d), without a copy of the items' rows
+        plain = space.plain_x if among.numel() == b else space.plain_x[among]
+        v = _distances(xr, space.sq[among].gather(1, row).unsqueeze(2), plain,
                        space.sq[among, None, :p]).squeeze(1)  # (b', P)
         t = t.clone()
         t[among] = torch.where(space.weight[among, :p] > 0, v, torch.nan).nanmedian(1, keepdim=True).values
