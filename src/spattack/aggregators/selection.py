@@ -99,8 +99,9 @@ def bulyan(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
             picked = weight
         else:
             # The selection is sequential: theta steps of small operations, each a round trip
-            # to a GPU (an H200 took 1.05 s for the ML-100K round that 2 CPU threads do in
-            # 0.35 s), so it runs on the CPU whatever the device; the distances do not.
+            # to a GPU (on an H200, 0.935 s for an ML-100K round against 0.359 s with the
+            # selection on its CPU: docs/gpu/README.md), so it runs on the CPU whatever the
+            # device; the distances do not.
             cpu = torch.device("cpu")
             picked = repeated_krum(squared_distances(rows, weight).to(cpu), weight.to(cpu), totals.to(cpu), f,
                                    (totals - 2 * f).to(cpu)).to(rows.device)
