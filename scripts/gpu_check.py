@@ -44,6 +44,9 @@ def machine(device: torch.device) -> dict:
 
 
 def timed(fn, device: torch.device, repeat: int = 3):
+    """The median seconds of `repeat` calls of fn after one untimed call (first-call costs
+    such as the device's allocations left out), and fn's last result."""
+    fn()
     seconds, out = [], None
     for _ in range(repeat):
         start = time.perf_counter()
