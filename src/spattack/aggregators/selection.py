@@ -77,8 +77,9 @@ def bulyan(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     Cost per item: n_j^2 d for the distances and n_j^2 log n_j to sort them once, then
     theta steps of O(n_j) work, so O(n_j^2 (d + log n_j)) in all; but the steps are
     Python-level (some 50 small tensor operations each), as many per block of items as
-    its largest theta, and run on the CPU whatever the device: one ML-100K round (f = 28, 555 items with >= 115 rows, up to 643)
-    takes 2.2 s on 2 idle CPU threads, against 0.33 s for Multi-Krum (README, Speed).
+    its largest theta, and run on the CPU whatever the device: one ML-100K round (f = 28,
+    555 items with >= 115 rows, up to 643) takes 2.2 s on 2 idle CPU threads, against
+    0.33 s for Multi-Krum (README, Speed).
     """
     f = check_f(f)
     out = median(items, grads, n_items, counts)
