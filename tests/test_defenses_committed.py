@@ -1,7 +1,9 @@
 """The defense benchmark's committed outputs (docs/defenses) hold what docs/defenses/README.md
 says of them: HeadRep's targets, and the paper's defenses breaking as in Fig. 3."""
 
+import math
 import re
+import statistics
 
 import pandas as pd
 import pytest
@@ -415,3 +417,34 @@ def test_nnm_on_steam_under_gaussian_with_three_seeds(repo_root):
     median = nnm.loc[("nnm_median", "gaussian")]
     assert median["hr10_rel"] < 0.5 and median["hr10_mean"] < alone.loc[("median", "gaussian"), "hr10_mean"] - 0.15
     assert abs(nnm.loc[("nnm_krum", "gaussian"), "hr10_rel"] - alone.loc[("krum", "gaussian"), "hr10_rel"]) < 0.05
+
+
+def test_nnm_on_steam_under_fang_with_three_seeds(repo_root):
+    """docs/defenses/README.md: over seeds 0-2 on Steam under Fang (seed 0 from nnm-steam-fang,
+    seeds 1 and 2 from nnm-steam-fang-seeds-1-2), NNM+Median and NNM+Krum end below 15% of
+    their clean runs, within 0.02 of the Median and Krum alone (baselines-3seeds-steam) in
+    HR@10; the two folders' clean runs together are, to the CSV's last digit, the 3-seed clean
+    runs of nnm-steam-gaussian-3seeds (run in another session, from another clone)."""
+    seed0 = committed(repo_root, "nnm-steam-fang")
+    later = committed(repo_root, "nnm-steam-fang-seeds-1-2")
+    alone = committed(repo_root, "baselines-3seeds-steam")
+    gaussian = committed(repo_root, "nnm-steam-gaussian-3seeds")
+    assert (later.seeds == 2).all() and (seed0.seeds == 1).all()
+    assert sorted(later.index) == sorted((d, a) for d in ("nnm_median", "nnm_krum") for a in ("none", "fang"))
+
+    def pooled(key, metric="hr10"):
+        """Mean and sample std over seeds 0-2: seed 0's value and the two values that a mean
+        m and sample std s of two seeds are, m -+ s / sqrt 2."""
+        m, s = later.loc[key, f"{metric}_mean"], later.loc[key, f"{metric}_std"]
+        values = [seed0.loc[key, f"{metric}_mean"], m - s / math.sqrt(2), m + s / math.sqrt(2)]
+        return statistics.mean(values), statistics.stdev(values)
+
+    for metric in ("hr10", "ndcg10"):
+        mean, std = pooled(("nnm_median", "none"), metric)
+        assert mean == pytest.approx(gaussian.loc[("nnm_median", "none"), f"{metric}_mean"], abs=2e-6)
+        assert std == pytest.approx(gaussian.loc[("nnm_median", "none"), f"{metric}_std"], abs=2e-6)
+    clean = pooled(("nnm_median", "none"))[0]
+    for defense, base in (("nnm_median", "median"), ("nnm_krum", "krum")):
+        fang = pooled((defense, "fang"))[0]
+        assert fang / clean < 0.15
+        assert abs(fang - alone.loc[(base, "fang"), "hr10_mean"]) < 0.02
