@@ -624,10 +624,12 @@ def test_krum_lower_bounds_never_exceed_the_scores(f):
         dist.diagonal(dim1=1, dim2=2).zero_()
         brute = (dist.clamp(max=tau.unsqueeze(2)) * weight.unsqueeze(1)).sum(2) - space.surplus * tau
         np.testing.assert_allclose(distance._lower_bounds(space, tau)[weight > 0], brute[weight > 0], rtol=1e-9, atol=1e-9)
-        for tau in (t[:, :1], t[:, -1:], torch.zeros_like(t[:, :1])):
+        real = weight > 0
+        for tau in (t[:, :1], t[:, -1:], torch.zeros_like(t[:, :1]), t.flip(1)):
             lower = distance._lower_bounds(space, tau.clamp_min(0))
-            real = weight > 0
             assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
+        # a tau per row at each row's own t: the bound is the score
+        np.testing.assert_allclose(distance._lower_bounds(space, t.clamp_min(0))[real], exact[real], rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("n_ranks", [1, 3, 40])

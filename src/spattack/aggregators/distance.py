@@ -196,12 +196,12 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     Candidate rows, the plain row of least summed distance to the plain rows (a closed
     form) and, where the attackers' rows lie among the benign ones, every heavy row, are
     scored exactly: the lowest score caps the item's best score, and the central row's t
-    serves as every row's tau (rows near the best have their t near it; `_tau` for the
-    attackers' rows among the benign ones). One clamp-and-sum
-    pass bounds every row; only rows whose bound does not exceed the cap (plus MARGIN)
-    get the exact selection. Items where more than an eighth of the rows survive try the
-    row of lowest bound as the next candidate (twice at most). On ML-1M's largest item,
-    clean or under Spattack-D, 1 to 3 rows of 3,488 survive.
+    serves as every row's tau (rows near the best have their t near it; where the
+    attackers' rows lie among the benign ones, `_attackers_among` gives each row its
+    own). One clamp-and-sum pass bounds every row; only rows whose bound does not exceed
+    the cap (plus MARGIN) get the exact selection. Items where more than an eighth of the
+    rows survive try the row of lowest bound as the next candidate (twice at most). On
+    ML-1M's largest item, clean or under Spattack-D, 1 to 3 rows of 3,488 survive.
     """
     b, q = space.weight.shape
     valid = space.weight > 0
@@ -212,7 +212,7 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     plain_only[:, space.n_plain:] = 0
     candidate = _sum_to_all(space.x, space.sq, plain_only).masked_fill_(~valid, torch.inf).argmin(1, keepdim=True)
     best, t = _exact_sums(space, candidate)
-    tau, among = _tau(space, candidate, t)
+    among, near = _attackers_among(space, candidate, t)
     if among.numel():  # the attackers' rows lie among the benign ones: score them too, for the cap
         heavy = torch.arange(space.n_plain, q, device=valid.device).expand(among.numel(), -1)
         part = space if among.numel() == b else space.take(among)
@@ -220,7 +220,15 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
         best[among] = torch.minimum(best[among], score.amin(1, keepdim=True))
     scored = torch.zeros_like(valid).scatter_(1, candidate, True)  # survivors whatever rounding says
     scored[among, space.n_plain:] = valid[among, space.n_plain:]
-    lower = _lower_bounds(space, tau.clamp_min(0))
+    if among.numel() == 0:
+        lower = _lower_bounds(space, t.clamp_min(0))
+    elif among.numel() == b:
+        lower = _lower_bounds(space, near.clamp_min(0))
+    else:
+        rest = torch.nonzero(torch.ones_like(best, dtype=torch.bool).squeeze(1).index_fill_(0, among, False)).squeeze(1)
+        lower = space.x.new_empty(b, q)
+        lower[rest] = _lower_bounds(space.take(rest), t[rest].clamp_min(0))
+        lower[among] = _lower_bounds(space.take(among), near.clamp_min(0))
     for _ in range(2):
         survive = valid & (lower <= best + MARGIN * best.abs()) | scored
         # a best score of 0 (rows equal to the attackers' copies, under -O) no candidate can
@@ -237,20 +245,23 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     return _survivor_sums(space, survive, candidate)
 
 
-def _tau(space: _Space, candidate: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(b, 1) tau for the bounds, and the items (int64) whose attackers' rows lie among
-    the benign ones, given the central candidate (b, 1) and its t (b, 1). Tau is the
-    central row's t, except where that t is the central row's distance to a heavy row
-    (-O: the position lies in the attackers' run, and so does a benign row's, at its own
-    distance to their row, mostly beyond the central row's): there it is the plain rows'
-    median distance to that row. On ML-1M under Spattack-O-D the central row's t leaves
-    most rows of mid-sized items unbounded; the median, a few percent. (Under -L the
-    attackers' rows lie far from every benign row, a benign row's t is a distance between
-    benign rows, and the central row's t is the right tau.)"""
+def _attackers_among(space: _Space, candidate: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The items (int64) whose attackers' rows lie among the benign ones, and (b', Q) a tau
+    per row for their bounds, given the central candidate (b, 1) and its t (b, 1).
+
+    Such an item is one where the central row's t is its distance to a heavy row h (-O:
+    position N - m of its distances lies in the attackers' run). So does every row's t
+    whose run covers that position, at the row's own distance to h: for those rows the
+    bound at tau_i = |x_i - x_h|^2 is the score itself, and the rows of such items need no
+    exact selection. (Under -L the attackers' rows lie far from every benign row, a benign
+    row's t is a distance between benign rows, and the central row's t is the right tau.)
+    On ML-1M under Spattack-O-D at 15% (round 8), a tau per item (the plain rows' median
+    distance to h) left 20-72 rows an item to be scored exactly in the buckets of 257-577
+    rows; a tau per row leaves one, the attackers' row."""
     b, q = space.weight.shape
     p = space.n_plain
     if q == p:
-        return t, candidate.new_empty(0)
+        return candidate.new_empty(0), space.x.new_empty(0, q)
     d = space.x.shape[2]
     xc = space.x.gather(1, candidate.unsqueeze(2).expand(-1, 1, d))
     # the central row's distance to each heavy row, computed as `_exact_sums` does
@@ -258,15 +269,16 @@ def _tau(space: _Space, candidate: torch.Tensor, t: torch.Tensor) -> tuple[torch
                           space.sq[:, None, p:], candidate - p).squeeze(1)  # (b, H)
     in_run = ((to_heavy - t).abs() <= 1e-4 * to_heavy.abs()) & (space.weight[:, p:] > 0)
     among = torch.nonzero(in_run.any(1)).squeeze(1)
-    if among.numel():
-        row = (p + in_run[among].to(torch.int8).argmax(1)).view(-1, 1)
-        xr = space.x[among.unsqueeze(1), row]  # (b', 1, d), without a copy of the items' rows
-        plain = space.plain_x if among.numel() == b else space.plain_x[among]
-        v = _distances(xr, space.sq[among].gather(1, row).unsqueeze(2), plain,
-                       space.sq[among, None, :p]).squeeze(1)  # (b', P)
-        t = t.clone()
-        t[among] = torch.where(space.weight[among, :p] > 0, v, torch.nan).nanmedian(1, keepdim=True).values
-    return t, among
+    if among.numel() == 0:
+        return among, space.x.new_empty(0, q)
+    row = (p + in_run[among].to(torch.int8).argmax(1)).view(-1, 1)
+    xr = space.x[among.unsqueeze(1), row]  # (b', 1, d), without a copy of the items' rows
+    sqr = space.sq[among].gather(1, row).unsqueeze(2)
+    plain = space.plain_x if among.numel() == b else space.plain_x[among]
+    heavy = space.heavy_x if among.numel() == b else space.heavy_x[among]
+    near = torch.cat([_distances(xr, sqr, plain, space.sq[among, None, :p]),
+                      _distances(xr, sqr, heavy, space.sq[among, None, p:], row - p)], 2)
+    return among, near.squeeze(1)
 
 
 def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
@@ -289,28 +301,42 @@ def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) ->
 
 
 def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
-    """(b, Q) lower bounds F(tau) on every row's score, tau (b, 1) per item (see
-    `_nearest_sums`). Distances between plain rows are symmetric: each pair of row chunks
-    is computed once, its clamped block summed along rows for the first chunk and along
-    columns for the second (about half the flops of the full matrix for wide items).
-    Distances to padding (|x_i|^2: padding rows are 0) are subtracted, not masked."""
+    """(b, Q) lower bounds F_i(tau_i) on every row's score, tau >= 0 (b, 1) per item or
+    (b, Q) per row (see `_nearest_sums`). Distances between plain rows are symmetric: each
+    pair of row chunks is computed once, its clamped block summed along rows for the first
+    chunk and along columns for the second (about half the flops of the full matrix for
+    wide items; with a tau per row, the block is clamped once for each). Distances to
+    padding (|x_i|^2: padding rows are 0) are subtracted, not masked."""
     b, q, _ = space.x.shape
     p = space.n_plain
-    x, sq, t = space.x, space.sq, tau.unsqueeze(2)  # t: (b, 1, 1)
+    x, sq = space.x, space.sq
+    per_row = tau.shape[1] > 1
     out = x.new_zeros(b, q)
     for its, rows, cols in _chunk_pairs(x, b, p):
-        dist = _block_distances(x, sq, its, rows, cols).clamp_(max=t[its])
-        out[its, rows] += dist.sum(2)
+        dist = _block_distances(x, sq, its, rows, cols)
+        if not per_row:
+            dist.clamp_(max=tau[its].unsqueeze(2))
+            out[its, rows] += dist.sum(2)
+        elif rows != cols:
+            out[its, rows] += torch.clamp(dist, max=tau[its, rows].unsqueeze(2)).sum(2)
+            dist.clamp_(max=tau[its, None, cols])
+        else:
+            out[its, rows] += dist.clamp_(max=tau[its, rows].unsqueeze(2)).sum(2)
         if rows != cols:
             out[its, cols] += dist.sum(1)
     if q > p:  # heavy rows against every row: the heavy rows' sums, and the plain rows' sums over heavy columns
         weight = space.heavy_weight.to(x.dtype)  # (b, 1, H)
         for its, rows in _row_tiles(x, b, q - p, q):
             heavy = slice(p + rows.start, p + rows.stop)
-            dist = _block_distances(x, sq, its, heavy, slice(0, q)).clamp_(max=t[its])
+            dist = _block_distances(x, sq, its, heavy, slice(0, q))
             w = weight[its, 0, rows].unsqueeze(2)  # (b', r, 1) each heavy row's multiplicity
+            if per_row:
+                out[its, :p] += (torch.clamp(dist[:, :, :p], max=tau[its, None, :p]) * w).sum(1)
+                dist.clamp_(max=tau[its, heavy].unsqueeze(2))
+            else:
+                dist.clamp_(max=tau[its].unsqueeze(2))
+                out[its, :p] += (dist[:, :, :p] * w).sum(1)
             out[its, heavy] += dist[:, :, :p].sum(2) + (dist[:, :, p:] * weight[its]).sum(2)
-            out[its, :p] += (dist[:, :, :p] * w).sum(1)
     padding = (p - space.weight[:, :p].gt(0).sum(1, keepdim=True)).to(x.dtype)  # (b, 1)
     return out - padding * torch.clamp(sq, max=tau) - space.surplus * tau
 
