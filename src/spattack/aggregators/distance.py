@@ -128,11 +128,14 @@ class _Space:
                    (totals - 1 - m).view(b, 1).to(x.dtype))
 
     def take(self, ids: torch.Tensor) -> "_Space":
-        """The items `ids` only (with their contiguous rows, where those are made)."""
+        """The items `ids` only (with their contiguous rows, where those are copies of x's:
+        without heavy rows the plain rows are x itself, and a second copy would double the
+        bytes moved)."""
         part = _Space(self.x[ids], self.sq[ids], self.weight[ids], self.n_plain, self.rank[ids], self.surplus[ids])
         for name in ("plain_x", "heavy_x"):
-            if name in self.__dict__:
-                part.__dict__[name] = self.__dict__[name][ids]
+            made = self.__dict__.get(name)
+            if made is not None and made.data_ptr() != self.x.data_ptr():
+                part.__dict__[name] = made[ids]
         return part
 
     @property
