@@ -155,24 +155,31 @@ class _Space:
         return self.x[:, self.n_plain:].contiguous()
 
 
-def _blocks(space: _Space, index: torch.Tensor):
-    """Distances from rows `index` (b, R) of every item to all its rows, in blocks of at
-    most KRUM_BLOCK_ELEMENTS: yields (items, index columns, plain (b', r, P), heavy (b',
-    r, H)), with each row's distance to itself and to padding set to 0."""
+def _blocks(space: _Space, index: torch.Tensor, items: torch.Tensor | None = None):
+    """Distances from rows `index` (b, R) of every item (of `items` (b,) only, if given)
+    to all its rows, in blocks of at most KRUM_BLOCK_ELEMENTS: yields (positions in
+    `index`, the blocks' items in the space, index columns, plain (b', r, P), heavy (b', r,
+    H)), with each row's distance to itself and to padding set to 0. With `items`, only the
+    blocks' columns are copied (`_Space.take` would copy the whole rows twice)."""
     b, n_rows = index.shape
     q, p, d = space.x.shape[1], space.n_plain, space.x.shape[2]
     plain_x, heavy_x = space.plain_x, space.heavy_x
     pad_from = int(space.weight[:, :p].gt(0).all(0).cumprod(0).sum())  # earlier columns are real everywhere
     for its, cols in _row_tiles(space.x, b, n_rows, q):
         idx = index[its, cols]
-        xr = space.x[its].gather(1, idx.unsqueeze(2).expand(-1, -1, d))
-        sqr = space.sq[its].gather(1, idx).unsqueeze(2)
-        plain = _distances(xr, sqr, plain_x[its], space.sq[its, None, :p], idx)
+        if items is None:
+            sel = its
+            xr = space.x[its].gather(1, idx.unsqueeze(2).expand(-1, -1, d))
+            sqr = space.sq[its].gather(1, idx).unsqueeze(2)
+        else:
+            sel = items[its]
+            xr, sqr = space.x[sel.unsqueeze(1), idx], space.sq[sel.unsqueeze(1), idx].unsqueeze(2)
+        plain = _distances(xr, sqr, plain_x[sel], space.sq[sel, None, :p], idx)
         if pad_from < p:  # padding columns sit at 0: never a t, never counted
-            plain[:, :, pad_from:].masked_fill_(space.weight[its, None, pad_from:p] == 0, 0)
-        heavy = _distances(xr, sqr, heavy_x[its], space.sq[its, None, p:], idx - p)
-        heavy.masked_fill_(space.heavy_weight[its] == 0, 0)
-        yield its, cols, plain, heavy
+            plain[:, :, pad_from:].masked_fill_(space.weight[sel, None, pad_from:p] == 0, 0)
+        heavy = _distances(xr, sqr, heavy_x[sel], space.sq[sel, None, p:], idx - p)
+        heavy.masked_fill_(space.heavy_weight[sel] == 0, 0)
+        yield its, sel, cols, plain, heavy
 
 
 def _distances(xr, sqr, xc, sqc, self_column: torch.Tensor | None = None) -> torch.Tensor:
@@ -218,8 +225,7 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     among, near = _attackers_among(space, candidate, t)
     if among.numel():  # the attackers' rows lie among the benign ones: score them too, for the cap
         heavy = torch.arange(space.n_plain, q, device=valid.device).expand(among.numel(), -1)
-        part = space if among.numel() == b else space.take(among)
-        score = _exact_sums(part, heavy)[0].masked_fill_(~valid[among, space.n_plain:], torch.inf)
+        score = _exact_sums(space, heavy, None if among.numel() == b else among)[0].masked_fill_(~valid[among, space.n_plain:], torch.inf)
         best[among] = torch.minimum(best[among], score.amin(1, keepdim=True))
     scored = torch.zeros_like(valid).scatter_(1, candidate, True)  # survivors whatever rounding says
     scored[among, space.n_plain:] = valid[among, space.n_plain:]
@@ -240,10 +246,11 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
         if todo.numel() == 0:
             break
         extra = lower[todo].masked_fill(~valid[todo], torch.inf).argmin(1, keepdim=True)
-        score, tau = _exact_sums(space.take(todo), extra)
+        part = space.take(todo)
+        score, tau = _exact_sums(part, extra)
         scored[todo] = scored[todo].scatter_(1, extra, True)
         best[todo] = torch.minimum(best[todo], score)
-        lower[todo] = torch.maximum(lower[todo], _lower_bounds(space.take(todo), tau.clamp_min(0)))
+        lower[todo] = torch.maximum(lower[todo], _lower_bounds(part, tau.clamp_min(0)))
     survive = valid & (lower <= best + MARGIN * best.abs()) | scored
     return _survivor_sums(space, survive, candidate)
 
@@ -298,8 +305,8 @@ def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) ->
         width = int(n[ids].max())
         # the survivors of each item first; padding repeats a survivor, so writing back is safe
         index = torch.where(torch.arange(width, device=n.device) < n[ids, None], order[ids, :width], first[ids])
-        part = space if ids.numel() == n.numel() else space.take(ids)
-        out[ids] = out[ids].scatter_(1, index, _exact_sums(part, index)[0])
+        part = None if ids.numel() == n.numel() else ids
+        out[ids] = out[ids].scatter_(1, index, _exact_sums(space, index, part)[0])
     return out
 
 
@@ -383,17 +390,18 @@ def _row_tiles(x: torch.Tensor, n_items: int, n_rows: int, width: int):
             yield slice(a, a + items_per_block), slice(r, r + rows_per_block)
 
 
-def _exact_sums(space: _Space, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(b, R) the exact sum of the m nearest distances of rows `index` (b, R), and (b, R)
-    their thresholds t."""
+def _exact_sums(space: _Space, index: torch.Tensor,
+                items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(b, R) the exact sum of the m nearest distances of rows `index` (b, R) of every item
+    (of `items` (b,) only, if given), and (b, R) their thresholds t."""
     out, thresholds = space.x.new_empty(index.shape), space.x.new_empty(index.shape)
-    for its, cols, plain, heavy in _blocks(space, index):
-        rank, surplus = space.rank[its], space.surplus[its]
+    for its, sel, cols, plain, heavy in _blocks(space, index, items):
+        rank, surplus = space.rank[sel], space.surplus[sel]
         if heavy.shape[2] == 0:
             t = kth_largest(plain, rank.expand(-1, plain.shape[1])).clamp_min_(0)
             out[its, cols] = plain.clamp_(max=t).sum(2) - surplus * t.squeeze(2)
         else:
-            weight = space.heavy_weight[its]
+            weight = space.heavy_weight[sel]
             t = _merged_kth_largest(plain, heavy, weight, rank, heavy_ahead=True).clamp_min_(0)
             total = plain.clamp_(max=t).sum(2) + (heavy.clamp_(max=t) * weight).sum(2)
             out[its, cols] = total - surplus * t.squeeze(2)
