@@ -329,6 +329,39 @@ def test_bulyan_on_steam_ends_below_the_better_of_krum_and_median(repo_root):
     assert rel[["lie", "cluster", "fang", "spattack-o-d", "spattack-l-d"]].between(0.08, 0.235).all()
 
 
+def pooled(seed0, later, key, metric="hr10"):
+    """Mean and sample std over seeds 0-2 of `key`, from a run of seed 0 and one of seeds 1
+    and 2: seed 0's value and the two values that a mean m and sample std s of two seeds
+    are, m -+ s / sqrt 2."""
+    m, s = later.loc[key, f"{metric}_mean"], later.loc[key, f"{metric}_std"]
+    values = [seed0.loc[key, f"{metric}_mean"], m - s / math.sqrt(2), m + s / math.sqrt(2)]
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def test_bulyan_on_steam_over_three_seeds(repo_root):
+    """docs/defenses/README.md: over seeds 0-2 (seed 0 from bulyan-steam, seeds 1 and 2 from
+    bulyan-steam-seeds-1-2), Bulyan on Steam at 5% ends below the better of Krum and Median
+    alone (baselines-3seeds-steam, grid-3seeds-steam) under all eight attacks; 68-70% of its
+    clean run under label flip, FedAttack and Gaussian, 8.5-26% under LIE, Cluster, Fang and
+    Spattack-D. Its clean cells (f = 0: Mean) of the two runs together are, to the CSV's
+    last digit, Mean's 3-seed clean run of baselines-3seeds-steam (another session and
+    commit)."""
+    seed0, later = committed(repo_root, "bulyan-steam"), committed(repo_root, "bulyan-steam-seeds-1-2")
+    alone = pd.concat([committed(repo_root, "baselines-3seeds-steam"), committed(repo_root, "grid-3seeds-steam")])
+    assert (later.seeds == 2).all() and sorted(later.index) == sorted(seed0.index) and len(later) == 9
+    for metric in ("hr10", "ndcg10"):
+        mean, std = pooled(seed0, later, ("bulyan", "none"), metric)
+        assert mean == pytest.approx(alone.loc[[("mean", "none")], f"{metric}_mean"].iloc[0], abs=2e-6)
+        assert std == pytest.approx(alone.loc[[("mean", "none")], f"{metric}_std"].iloc[0], abs=2e-6)
+    clean = pooled(seed0, later, ("bulyan", "none"))[0]
+    rel = {a: pooled(seed0, later, ("bulyan", a))[0] / clean for a in later.loc["bulyan"].index.drop("none")}
+    for attack in rel:
+        better = max(alone.loc[[(d, attack)], "hr10_mean"].iloc[0] for d in ("krum", "median"))
+        assert rel[attack] * clean < better, attack
+    assert all(0.68 < rel[a] < 0.70 for a in ("labelflip", "fedattack", "gaussian"))
+    assert all(0.085 < rel[a] < 0.265 for a in ("lie", "cluster", "fang", "spattack-o-d", "spattack-l-d"))
+
+
 def _three_seed_tables(root):
     """(folder, header, rows) of every 'aggregator | clean | ...' table of root's README whose
     folder, the last of root's folders named in backticks before it, holds 3 seeds."""
@@ -432,19 +465,12 @@ def test_nnm_on_steam_under_fang_with_three_seeds(repo_root):
     assert (later.seeds == 2).all() and (seed0.seeds == 1).all()
     assert sorted(later.index) == sorted((d, a) for d in ("nnm_median", "nnm_krum") for a in ("none", "fang"))
 
-    def pooled(key, metric="hr10"):
-        """Mean and sample std over seeds 0-2: seed 0's value and the two values that a mean
-        m and sample std s of two seeds are, m -+ s / sqrt 2."""
-        m, s = later.loc[key, f"{metric}_mean"], later.loc[key, f"{metric}_std"]
-        values = [seed0.loc[key, f"{metric}_mean"], m - s / math.sqrt(2), m + s / math.sqrt(2)]
-        return statistics.mean(values), statistics.stdev(values)
-
     for metric in ("hr10", "ndcg10"):
-        mean, std = pooled(("nnm_median", "none"), metric)
+        mean, std = pooled(seed0, later, ("nnm_median", "none"), metric)
         assert mean == pytest.approx(gaussian.loc[("nnm_median", "none"), f"{metric}_mean"], abs=2e-6)
         assert std == pytest.approx(gaussian.loc[("nnm_median", "none"), f"{metric}_std"], abs=2e-6)
-    clean = pooled(("nnm_median", "none"))[0]
+    clean = pooled(seed0, later, ("nnm_median", "none"))[0]
     for defense, base in (("nnm_median", "median"), ("nnm_krum", "krum")):
-        fang = pooled((defense, "fang"))[0]
+        fang = pooled(seed0, later, (defense, "fang"))[0]
         assert fang / clean < 0.15
         assert abs(fang - alone.loc[(base, "fang"), "hr10_mean"]) < 0.02
