@@ -436,14 +436,29 @@ def _merged_kth_largest(plain: torch.Tensor, heavy: torch.Tensor, weight: torch.
     behind = (rank - weight.sum(2)).squeeze(1)  # (b,) the answer's rank among the plain values in case (1)
     out = heavy[:, :, :1].clone()  # case (2)
     done = torch.zeros(b, r, dtype=torch.bool, device=plain.device)
+    in_run = torch.zeros(b, dtype=torch.bool, device=plain.device)  # items where case (2) holds unless (1) does
     if heavy.shape[2] == 1:
-        done[(p <= rank - 1).squeeze(1)] = True
-    ids = _where(behind >= 1)
-    if ids is not None:
-        guess = kth_largest(plain[ids], behind[ids].unsqueeze(1).expand(-1, r))
-        ahead = guess <= torch.where(weight[ids] > 0, heavy[ids], torch.inf).amin(2, keepdim=True)
-        out[ids] = torch.where(ahead, guess, out[ids])
-        done[ids] |= ahead.squeeze(2)
+        in_run = (p <= rank - 1).squeeze(1)
+        # Case (1) fails where at least `behind` plain values lie ahead of the run: where it
+        # does for an item's first row (-O), a count over every row, a pass cheaper than
+        # the guess, settles the rows it fails for; elsewhere (-L) the guess decides.
+        counted = in_run & ((plain[:, 0] > heavy[:, 0, :1]).sum(1) >= behind)
+        if bool(counted.any()):  # every item of the block: indexing some would copy their rows
+            done = counted.unsqueeze(1) & ((plain > heavy[:, :, :1]).sum(2) >= behind.unsqueeze(1))
+    need = ~done & (behind >= 1).unsqueeze(1)
+    least = torch.where(weight > 0, heavy, torch.inf).amin(2)  # (b, r)
+    if bool(need.all()):
+        guess = kth_largest(plain, behind.unsqueeze(1).expand(-1, r))
+        ahead = guess.squeeze(2) <= least
+        out = torch.where(ahead.unsqueeze(2), guess, out)
+        done |= ahead
+    elif bool(need.any()):
+        at = torch.nonzero(need.view(-1)).squeeze(1)
+        guess = kth_largest(plain.reshape(b * r, 1, p)[at], behind[at // r].unsqueeze(1)).view(-1)
+        ahead = guess <= least.view(-1)[at]
+        out.view(-1)[at] = torch.where(ahead, guess, out.view(-1)[at])
+        done.view(-1)[at] |= ahead
+    done[in_run] = True
     if not bool(done.all()):
         at = torch.nonzero(~done.view(-1)).squeeze(1)
         out.view(-1)[at] = _placed_kth_largest(plain.reshape(b * r, 1, p)[at], heavy.reshape(b * r, 1, -1)[at],
