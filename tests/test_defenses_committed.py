@@ -182,6 +182,24 @@ def test_headrep_on_ml_1m_over_three_seeds(repo_root):
     assert all(0.15 < rel[("mean", a)] < 0.22 for a in SPATTACKS) and 0.7 < rel[("mean", "evade-h")] < 0.75
 
 
+def test_geomed_and_cclip_on_ml_1m_fall_to_spattack(repo_root):
+    """docs/defenses/README.md, ML-1M at 5%, seed 0: GeoMed's and CClip's clean HR@10 are at
+    least 98% of Mean's (Fig. 3's clean run); under -O both end at an untrained model's
+    level, under L-D below Mean, and Norm alone (Fig. 3) holds -L."""
+    grid = committed(repo_root, "geomed-cclip-ml-1m")
+    assert (grid.seeds == 1).all() and len(grid) == 10 and set(grid.dataset) == {"ml-1m"}
+    fig3 = pd.read_csv(repo_root / "docs" / "reproduction" / "fig3-ml-1m" / "fig3.csv")
+    fig3 = fig3[(fig3.metric == "hr10") & fig3.ratio.isin([0, 5])].set_index(["defense", "attack"]).ours
+    hr, rel = grid.hr10_mean, grid.hr10_rel
+    for rule in ("geometric_median", "centered_clipping"):
+        assert 0.98 <= hr[(rule, "none")] / fig3[("mean", "none")] < 1
+        assert all(0.08 < hr[(rule, a)] < 0.1 for a in ("spattack-o-d", "spattack-o-s"))
+        assert hr[(rule, "spattack-l-d")] < fig3[("mean", "spattack-l-d")] / 2
+        assert max(rel[(rule, a)] for a in SPATTACKS) < 0.35
+        assert hr[(rule, "spattack-l-s")] < fig3[("norm", "spattack-l-s")] / 2
+    assert fig3[("norm", "spattack-l-d")] > 0.4
+
+
 def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root, three_seeds):
     """docs/defenses/README.md, 3 seeds on Steam at 5%: the four Spattack variants take all
     seven rules to 6-21% of clean (HeadRep 99%); the Median and GeoMed keep 72-74% of Mean's
