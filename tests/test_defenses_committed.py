@@ -183,30 +183,11 @@ def test_headrep_on_ml_1m_over_three_seeds(repo_root):
     assert all(0.15 < rel[("mean", a)] < 0.22 for a in SPATTACKS) and 0.7 < rel[("mean", "evade-h")] < 0.75
 
 
-def test_geomed_and_cclip_on_ml_1m_fall_to_spattack(repo_root):
-    """docs/defenses/README.md, ML-1M at 5%, seed 0: GeoMed's and CClip's clean HR@10 are at
-    least 98% of Mean's (Fig. 3's clean run); under -O both end at an untrained model's
-    level, under L-D below Mean, and Norm alone (Fig. 3) holds -L."""
-    grid = committed(repo_root, "geomed-cclip-ml-1m")
-    assert (grid.seeds == 1).all() and len(grid) == 10 and set(grid.dataset) == {"ml-1m"}
-    fig3 = pd.read_csv(repo_root / "docs" / "reproduction" / "fig3-ml-1m" / "fig3.csv")
-    fig3 = fig3[(fig3.metric == "hr10") & fig3.ratio.isin([0, 5])].set_index(["defense", "attack"]).ours
-    hr, rel = grid.hr10_mean, grid.hr10_rel
-    for rule in ("geometric_median", "centered_clipping"):
-        assert 0.98 <= hr[(rule, "none")] / fig3[("mean", "none")] < 1
-        assert all(0.08 < hr[(rule, a)] < 0.1 for a in ("spattack-o-d", "spattack-o-s"))
-        assert hr[(rule, "spattack-l-d")] < fig3[("mean", "spattack-l-d")] / 2
-        assert max(rel[(rule, a)] for a in SPATTACKS) < 0.35
-        assert hr[(rule, "spattack-l-s")] < fig3[("norm", "spattack-l-s")] / 2
-    assert fig3[("norm", "spattack-l-d")] > 0.4
-
-
 def test_the_paper_s_five_geomed_and_cclip_on_ml_1m_against_spattack(repo_root):
     """docs/defenses/README.md, ML-1M at 5%, seed 0: the clean HR@10 of every rule is at
-    least 96% of Mean's (Krum 96.7%); -O leaves all seven at 18-24% of clean, -L all but
+    least 96% of Mean's (Krum 96.7%); -O leaves all seven at 18-23% of clean, -L all but
     Norm at 3-34%, Norm at 93%. Fresh cells of another commit, one thread each, end with
-    Fig. 3's HR@10 to the CSV's six digits (two threads a cell at 52cb83f), and GeoMed's
-    and CClip's with geomed-cclip-ml-1m's."""
+    Fig. 3's HR@10 to the CSV's six digits (two threads a cell at 52cb83f)."""
     grid = committed(repo_root, "grid-ml-1m")
     assert (grid.seeds == 1).all() and set(grid.dataset) == {"ml-1m"}
     spattack = grid[grid.index.get_level_values("attack").isin(["none", *SPATTACKS])]
@@ -214,14 +195,12 @@ def test_the_paper_s_five_geomed_and_cclip_on_ml_1m_against_spattack(repo_root):
     fig3 = pd.read_csv(repo_root / "docs" / "reproduction" / "fig3-ml-1m" / "fig3.csv")
     fig3 = fig3[(fig3.metric == "hr10") & fig3.ratio.isin([0, 5])].set_index(["defense", "attack"]).ours
     assert len(fig3) == 17 and all(spattack.hr10_mean[key] == fig3[key] for key in fig3.index)
-    earlier = committed(repo_root, "geomed-cclip-ml-1m")
-    assert (spattack.loc[earlier.index, ["hr10_mean", "ndcg10_mean"]] == earlier[["hr10_mean", "ndcg10_mean"]]).all().all()
     clean = spattack.hr10_mean.xs("none", level="attack")
     assert clean.idxmax() == "mean" and (clean / clean["mean"]).min() > 0.96
     rel = spattack.hr10_rel
     for (defense, attack), value in rel.drop(index="none", level="attack").items():
         if attack.startswith("spattack-o"):
-            assert 0.18 <= value < 0.24, (defense, attack)
+            assert 0.18 <= value < 0.235, (defense, attack)
         elif defense == "norm":
             assert value > 0.9, attack
         else:
@@ -230,7 +209,7 @@ def test_the_paper_s_five_geomed_and_cclip_on_ml_1m_against_spattack(repo_root):
 
 def test_on_ml_1m_only_fang_breaks_every_rule_and_cluster_krum(repo_root):
     """docs/defenses/README.md, ML-1M at 5%, seed 0: of the literature's six attacks Fang
-    takes all seven rules to 13-20% of clean, Cluster takes Krum to 17%, and every other
+    takes all seven rules to 14-19% of clean, Cluster takes Krum to 17%, and every other
     cell keeps at least 93% of its clean run (Krum under FedAttack the least)."""
     grid = committed(repo_root, "grid-ml-1m")
     literature = ["labelflip", "fedattack", "gaussian", "lie", "cluster", "fang"]
@@ -238,7 +217,7 @@ def test_on_ml_1m_only_fang_breaks_every_rule_and_cluster_krum(repo_root):
     assert len(grid) == 73 and len(rel) == 42
     for (defense, attack), value in rel.items():
         if attack == "fang" or (defense, attack) == ("krum", "cluster"):
-            assert 0.13 <= value < 0.2, (defense, attack)
+            assert 0.135 <= value < 0.195, (defense, attack)
         else:
             assert value >= 0.93, (defense, attack)
     assert rel.drop(index="fang", level="attack").drop(index=[("krum", "cluster")]).idxmin() == ("krum", "fedattack")
