@@ -20,6 +20,13 @@ def committed(repo_root, folder, index=("defense", "attack")):
     return pd.read_csv(repo_root / "docs" / "defenses" / folder / "defenses.csv").set_index(list(index))
 
 
+def reused(grid, other, keys, cols=("hr10_mean", "hr10_std")):
+    """Whether `grid`'s cells at `keys` equal `other`'s, in `cols`: cells one committed run
+    took from another. Both indexed alike; one seed has no std, so compare hr10_mean then."""
+    keys = list(keys)
+    return bool((grid.loc[keys, list(cols)] == other.loc[keys, list(cols)]).to_numpy().all())
+
+
 @pytest.fixture(scope="module")
 def three_seeds(repo_root):
     return committed(repo_root, "headrep-3seeds", index=("dataset", "defense", "attack"))
@@ -166,8 +173,7 @@ def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_100k(repo_ro
     for d in ("median", "geometric_median"):
         assert 0 < hr[(d, "none")] - hr[("mean", "none")] < std[(d, "none")]
         assert std[(d, "none")] > 3 * std[("mean", "none")]
-    for attack in ("none", "spattack-o-d", "spattack-o-s", "spattack-l-d", "spattack-l-s"):
-        assert hr[("mean", attack)] == three_seeds.loc[("ml-100k", "mean", attack), "hr10_mean"]
+    assert reused(grid, three_seeds.loc["ml-100k"], [("mean", a) for a in ("none", *SPATTACKS)], ["hr10_mean"])
 
 
 def test_headrep_on_ml_1m_over_three_seeds(repo_root):
@@ -237,8 +243,8 @@ def test_headrep_on_ml_1m_holds_against_all_fourteen_attacks(repo_root):
     assert rel.xs("head_reputation", level="defense").min() >= 0.995
     mean = rel.xs("mean", level="defense")
     assert all(0.15 < mean[a] < 0.21 for a in ("fang", *SPATTACKS)) and 0.7 < mean["evade-h"] < 0.75
-    others = committed(repo_root, "grid-ml-1m").loc["mean"]
-    assert (grid.loc["mean"].loc[others.index, "hr10_mean"] == others.hr10_mean).all()
+    others = committed(repo_root, "grid-ml-1m")
+    assert reused(grid, others, others.loc[["mean"]].index, ["hr10_mean"])
 
 
 def test_three_seeds_on_steam_break_every_rule_of_the_literature(repo_root, three_seeds):
@@ -284,9 +290,7 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_ml_100k(repo_root,
     assert grid.hr10_std.idxmax() == ("krum", "fedattack") and rel[("krum", "gaussian")] > 1
     others = [d for d in rules if d != "krum"]
     assert min(grid.loc[(d, a), "hr10_rel"] for d in others for a in ("labelflip", "fedattack", "gaussian")) > 0.937
-    for attack in grid.index.unique("attack"):
-        cols = ["hr10_mean", "hr10_std"]
-        assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("ml-100k", "mean", attack), cols]).all(), attack
+    assert reused(grid, three_seeds.loc["ml-100k"], [("mean", a) for a in grid.index.unique("attack")])
 
 
 def test_three_seeds_against_the_adaptive_attacks_on_ml_100k(repo_root, three_seeds):
@@ -300,9 +304,7 @@ def test_three_seeds_against_the_adaptive_attacks_on_ml_100k(repo_root, three_se
     assert len(evade_h) == 5 and 0.71 <= evade_h.min() and evade_h.max() <= 0.905
     assert evade_h.max() < three_seeds.loc[("ml-100k", "head_reputation", "evade-h"), "hr10_rel"]
     assert rel.drop(index=["none", "evade-h"], level="attack").min() > 0.945
-    cols = ["hr10_mean", "hr10_std"]
-    for attack in ("none", "evade-o", "evade-l", "evade-h"):
-        assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("ml-100k", "mean", attack), cols]).all(), attack
+    assert reused(grid, three_seeds.loc["ml-100k"], [("mean", a) for a in grid.index.unique("attack")])
 
 
 def test_three_seeds_against_the_attacks_of_the_literature_on_steam(repo_root, three_seeds):
@@ -324,11 +326,8 @@ def test_three_seeds_against_the_attacks_of_the_literature_on_steam(repo_root, t
     assert f_rules.min() == 0.41 and f_rules.max() == 0.74
     assert mild.drop(index=["trimmed_mean", "krum"], level="defense").min() >= 0.92
     spattack = committed(repo_root, "grid-3seeds-steam")
-    cols = ["hr10_mean", "hr10_std"]
-    for d in grid.index.unique("defense"):
-        assert (grid.loc[(d, "none"), cols] == spattack.loc[(d, "none"), cols]).all(), d
-    for attack in grid.index.unique("attack"):
-        assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("steam", "mean", attack), cols]).all(), attack
+    assert reused(grid, spattack, [(d, "none") for d in grid.index.unique("defense")])
+    assert reused(grid, three_seeds.loc["steam"], [("mean", a) for a in grid.index.unique("attack")])
 
 
 def test_three_seeds_against_the_adaptive_attacks_on_steam(repo_root, three_seeds):
@@ -343,9 +342,7 @@ def test_three_seeds_against_the_adaptive_attacks_on_steam(repo_root, three_seed
     headrep = three_seeds.loc[("steam", "head_reputation", "evade-h"), "hr10_rel"]
     assert evade_h.min() < headrep < evade_h.max()
     assert 0.969 < rel.drop(index=["none", "evade-h"], level="attack").min() < 0.971
-    cols = ["hr10_mean", "hr10_std"]
-    for attack in ("none", "evade-o", "evade-l", "evade-h"):
-        assert (grid.loc[("mean", attack), cols] == three_seeds.loc[("steam", "mean", attack), cols]).all(), attack
+    assert reused(grid, three_seeds.loc["steam"], [("mean", a) for a in grid.index.unique("attack")])
 
 
 def test_multi_krum_over_three_seeds(repo_root, three_seeds):
@@ -550,10 +547,10 @@ def test_on_ml_1m_evade_h_costs_the_literature_s_rules_more_than_headrep(repo_ro
     assert committed(repo_root, "headrep-ml-1m").hr10_rel[("head_reputation", "evade-h")] >= 1
     mild = rel[rel.index.get_level_values("attack").isin(["evade-o", "evade-l"])]
     assert mild.min() >= 0.945 and mild.drop(index="mean", level="defense").min() >= 0.988
-    clean = grid.hr10_mean.xs("none", level="attack")
-    assert (clean == committed(repo_root, "grid-ml-1m").hr10_mean.xs("none", level="attack")[clean.index]).all()
-    mean = grid.loc["mean"].drop(index="none").hr10_mean
-    assert (mean == committed(repo_root, "headrep-ml-1m").loc["mean"].hr10_mean[mean.index]).all()
+    assert reused(grid, committed(repo_root, "grid-ml-1m"), grid.xs("none", level="attack", drop_level=False).index,
+                  ["hr10_mean"])
+    evade = [("mean", a) for a in ("evade-o", "evade-l", "evade-h")]
+    assert reused(grid, committed(repo_root, "headrep-ml-1m"), evade, ["hr10_mean"])
 
 
 def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_1m(repo_root):
@@ -577,8 +574,7 @@ def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_1m(repo_root
             assert 0.03 <= value < 0.35, (defense, attack)
     seed_0 = committed(repo_root, "grid-ml-1m").hr10_rel[grid.index]
     assert (grid.hr10_rel - seed_0).abs().max() < 0.048
-    mean, before = grid.loc["mean"], committed(repo_root, "headrep-3seeds-ml-1m").loc["mean"]
-    for attack in ("none", "spattack-o-d", "spattack-o-s"):
-        assert (mean.loc[attack, ["hr10_mean", "hr10_std"]] == before.loc[attack, ["hr10_mean", "hr10_std"]]).all()
-    for attack in ("spattack-l-d", "spattack-l-s"):
-        assert 0 < 3 * 6040 * abs(mean.loc[attack, "hr10_mean"] - before.loc[attack, "hr10_mean"]) < 3.01, attack
+    before = committed(repo_root, "headrep-3seeds-ml-1m")
+    assert reused(grid, before, [("mean", a) for a in ("none", "spattack-o-d", "spattack-o-s")])
+    for key in [("mean", "spattack-l-d"), ("mean", "spattack-l-s")]:
+        assert 0 < 3 * 6040 * abs(grid.hr10_mean[key] - before.hr10_mean[key]) < 3.01, key
