@@ -8,7 +8,7 @@ With --base, every kernel is timed in alternating fresh processes, the other ver
 importing the library from that folder (e.g. a `git worktree add ../spattack-base <commit>`),
 and the table gives both medians and their ratio. Kernels, on the uploads of round 4 of a
 clean FedMF cell: the client step (`bpr_step`), each aggregator (f = 3% of the users for
-trimmed mean and Krum), the evaluation, and a clean Mean epoch (client step, Mean and
+trimmed mean, Krum and Multi-Krum), the evaluation, and a clean Mean epoch (client step, Mean and
 evaluation); FedGNN's client step and evaluation, after three client steps. With
 --attack, the aggregators run on round 4 of a FedMF cell under that attack at --ratio
 percent (`simulation.attacked_round`, made once by this version: both versions
@@ -27,7 +27,7 @@ import tempfile
 
 from bench_machine import run_child, timed
 
-KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "norm", "evaluate", "mean_epoch",
+KERNELS = ["client_step", "mean", "median", "trimmed_mean", "krum", "multi_krum", "norm", "evaluate", "mean_epoch",
            "fedgnn_client_step", "fedgnn_evaluate"]
 
 
@@ -84,8 +84,8 @@ def measure(split: str, kernel: str, threads: int, repeat: int, round_file: str 
         "evaluate": lambda: evaluator(model.scores),
         "mean_epoch": epoch,
     }
-    for name in ("mean", "median", "trimmed_mean", "krum", "norm"):
-        params = {"f": f} if name in ("trimmed_mean", "krum") else {}
+    for name in ("mean", "median", "trimmed_mean", "krum", "multi_krum", "norm"):
+        params = {"f": f} if name in ("trimmed_mean", "krum", "multi_krum") else {}
         fns[name] = lambda name=name, params=params: aggregate(name, items, grads, data.n_items, **params, **weighted)
     return timed(fns[kernel], repeat)
 

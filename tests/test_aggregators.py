@@ -529,23 +529,30 @@ def large_items(seed, integer=False, heavy=True):
     return torch.as_tensor(items[perm]), torch.as_tensor(grads[perm]), torch.as_tensor(counts[perm])
 
 
+# Krum's pick is a row: equal to the loop's to the bit; Multi-Krum's a mean of rows
+EXACT = {"krum": {"rtol": 0, "atol": 0}, "multi_krum": {"rtol": 1e-9, "atol": 1e-12}}
+
+
+@pytest.mark.parametrize("name", EXACT)
 @pytest.mark.parametrize("f", [0, 5, 60, 250])
 @pytest.mark.parametrize("kind", ["normal", "ties", "plain"])
 @pytest.mark.parametrize("fine_from", [None, 1])
-def test_krum_on_large_items_matches_the_loop(f, kind, fine_from, monkeypatch):
-    """Items above SMALL rows take the bounded path: the pick is still exact, in the
-    default buckets and in the fine ones (FINE_FROM = 1: every item's)."""
+def test_krum_on_large_items_matches_the_loop(name, f, kind, fine_from, monkeypatch):
+    """Items above SMALL rows take the bounded paths (Krum's pick, Multi-Krum's ranking):
+    the result is still the loop's, in the default buckets and in the fine ones
+    (FINE_FROM = 1: every item's)."""
     from spattack.aggregators import distance
     if fine_from is not None:
         monkeypatch.setattr(distance, "FINE_FROM", fine_from)
     items, grads, counts = large_items(f, integer=kind == "ties", heavy=kind != "plain")
-    np.testing.assert_array_equal(run("krum", items, grads, 4, f=f, counts=counts),
-                                  reference("krum", *expand(items, grads, counts), 4, f=f))
+    np.testing.assert_allclose(run(name, items, grads, 4, f=f, counts=counts),
+                               reference(name, *expand(items, grads, counts), 4, f=f), **EXACT[name])
 
 
+@pytest.mark.parametrize("name", EXACT)
 @pytest.mark.parametrize("f", [60, 250])
 @pytest.mark.parametrize("copies", [100, 500])
-def test_krum_with_attackers_sending_a_benign_row_matches_the_loop(f, copies):
+def test_krum_with_attackers_sending_a_benign_row_matches_the_loop(name, f, copies):
     """Attackers' copies of a row that lies among the benign ones, as under -O (on ML-1M
     their row equals a benign row), on the bounded path: the attackers' row is a
     candidate and sets tau, and items whose best score is 0 are not tried again; the pick
@@ -565,8 +572,8 @@ def test_krum_with_attackers_sending_a_benign_row_matches_the_loop(f, copies):
     counts = np.concatenate([counts, np.full(attacked.size, copies)])
     perm = rng.permutation(items.size)
     items, grads, counts = (torch.as_tensor(a[perm]) for a in (items, grads, counts))
-    np.testing.assert_array_equal(run("krum", items, grads, sizes.size, f=f, counts=counts),
-                                  reference("krum", *expand(items, grads, counts), sizes.size, f=f))
+    np.testing.assert_allclose(run(name, items, grads, sizes.size, f=f, counts=counts),
+                               reference(name, *expand(items, grads, counts), sizes.size, f=f), **EXACT[name])
 
 
 @pytest.mark.parametrize("row_block", [None, 1, 2000])
@@ -630,6 +637,67 @@ def test_krum_lower_bounds_never_exceed_the_scores(f):
             assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
         # a tau per row at each row's own t: the bound is the score
         np.testing.assert_allclose(distance._lower_bounds(space, t.clamp_min(0))[real], exact[real], rtol=1e-9, atol=1e-9)
+
+
+def large_spaces(f, integer=False, far=False):
+    """The `_Space` of each bucket of `large_items` (heavy rows included; with `far`, the
+    heavy rows far from the others, as under Spattack-L), with every row's exact score
+    and t."""
+    from spattack.aggregators import distance
+    from spattack.aggregators.groups import Groups
+    items, grads, counts = large_items(3, integer=integer, heavy=True)
+    if far:
+        grads = torch.where((counts > 1).unsqueeze(1), grads + 30, grads)
+    for bucket in Groups.of(items, grads, 4, counts).buckets(splits=4):
+        plain, valid = bucket.plain_rows()
+        heavy, weight = bucket.heavy_rows()
+        weight = torch.cat([valid.long(), weight], 1)
+        x = distance._scaled_centred(torch.cat([plain, heavy], 1), weight > 0)
+        space = distance._Space.of(x, weight, bucket.width, bucket.totals, distance.krum_neighbours(bucket.totals, f))
+        exact, t = distance._exact_sums(space, torch.arange(x.shape[1]).expand(x.shape[0], -1))
+        yield space, bucket.totals, exact, t
+
+
+@pytest.mark.parametrize("f", [5, 60])
+@pytest.mark.parametrize("integer", [False, True])
+@pytest.mark.parametrize("far", [False, True])
+def test_multi_krum_bounds_hold_every_score(f, integer, far):
+    """Multi-Krum's upper bounds (and the lower ones), at each row's own t (where the lower
+    bound is the score), near it, and at taus off it on either side, zero included; on
+    integer rows, ties at tau count one half on each side."""
+    from spattack.aggregators import distance
+    for space, _, exact, t in large_spaces(f, integer, far):
+        real = space.weight > 0
+        lower, _ = distance._score_bounds(space, t.clamp_min(0))
+        np.testing.assert_allclose(lower[real], exact[real], rtol=1e-9, atol=1e-9)
+        for tau in (t, t * 0.999, t * 1.001, t * 0.5, t * 1.7, torch.zeros_like(t), t.flip(1), t[:, :1].expand_as(t)):
+            lower, upper = distance._score_bounds(space, tau.clamp_min(0))
+            assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
+            assert torch.all(upper[real] >= exact[real] - 1e-9 * exact[real].abs())
+
+
+@pytest.mark.parametrize("f", [5, 60])
+@pytest.mark.parametrize("far", [False, True])
+def test_multi_krum_scores_only_the_rows_near_the_cut(f, far):
+    """On Gaussian items of 150-400 rows, the sampled taus leave most rows decided by
+    their bounds alone, also when heavy rows far away make most of a row's s largest
+    distances (f = 60: 40 copies where s is 61); the decided ones are on the right side
+    of the keep-th lowest exact score, the others keep their exact score (up to
+    rounding: scored in other blocks)."""
+    from spattack.aggregators import distance
+    undecided = total = 0
+    for space, totals, exact, _ in large_spaces(f, far=far):
+        keep = (totals - f).clamp_min(1)
+        keys = distance._ranked_sums(space, keep)
+        real = space.weight > 0
+        cut = distance._kth_lowest(exact.masked_fill(~real, torch.inf), space.weight, keep)
+        assert torch.all(exact[real & (keys == -torch.inf)] < cut.expand_as(exact)[real & (keys == -torch.inf)])
+        assert torch.all(exact[real & (keys == torch.inf)] > cut.expand_as(exact)[real & (keys == torch.inf)])
+        scored = real & keys.isfinite()
+        np.testing.assert_allclose(keys[scored], exact[scored], rtol=1e-12)
+        undecided += int(scored.sum())
+        total += int(real.sum())
+    assert undecided < 0.1 * total
 
 
 @pytest.mark.parametrize("n_ranks", [1, 3, 40])

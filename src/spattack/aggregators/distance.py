@@ -70,12 +70,14 @@ def _splits(exponent: torch.Tensor) -> torch.Tensor:
 
 
 def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: torch.Tensor,
-                f: int, every_row: bool = False) -> torch.Tensor:
+                f: int, keep: torch.Tensor | None = None) -> torch.Tensor:
     """(b, Q) Krum score of every distinct row of a zero-padded (b, Q, d) block whose
     first `n_plain` columns are plain rows and the others heavy ones; `weight` (b, Q) the
     multiplicities (0 on padding), `totals` (b,) the expanded rows per item. Padding, and
-    rows that provably do not have their item's lowest score, score inf; with
-    `every_row`, every real row gets its exact score (Multi-Krum ranks them all).
+    rows that provably do not have their item's lowest score, score inf. With `keep` (b,)
+    (Multi-Krum), the scores rank the rows for taking the keep lowest expanded rows: rows
+    provably among them score -inf, rows provably not inf, the others exactly
+    (`_ranked_sums`).
 
     Row i's multiset M_i holds its distance to every row, each counted by multiplicity
     (its own copies at 0). With m neighbours and t the (N - m)-th largest of M_i (N =
@@ -93,10 +95,7 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
     if nearest.numel():
         ids = slice(None) if nearest.numel() == x.shape[0] else nearest
         space = _Space.of(x[ids], weight[ids], n_plain, totals[ids], m[ids])
-        if every_row:
-            score[ids] = _exact_sums(space, torch.arange(x.shape[1], device=x.device).expand(nearest.numel(), -1))[0]
-        else:
-            score[ids] = _nearest_sums(space)
+        score[ids] = _nearest_sums(space) if keep is None else _ranked_sums(space, keep[ids])
     return score.masked_fill_(~valid, torch.inf)
 
 
@@ -255,6 +254,100 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     return _survivor_sums(space, survive, candidate)
 
 
+def _ranked_sums(space: _Space, keep: torch.Tensor) -> torch.Tensor:
+    """(b, Q) keys that rank the rows as their exact scores do for taking the keep (b,)
+    lowest expanded rows (Multi-Krum): -inf for rows whose score is provably below the
+    keep-th lowest, inf for rows provably above it, the exact score for the others.
+
+    The keep-th lowest score lies between B, the keep-th lowest lower bound, and A, the
+    keep-th lowest upper bound (`_score_bounds`, at each row's `_sampled_tau`): rows whose
+    upper bound is below B are in, rows whose lower bound is above A out, both by MARGIN
+    of A. On ML-1M (round 4, f = 317) 2-20% of an item's rows are left, the fewer the
+    wider the item: those alone get the exact selection."""
+    b, q = space.weight.shape
+    valid = space.weight > 0
+    if space.n_plain <= SMALL or not use_numpy(space.x):
+        return _exact_sums(space, torch.arange(q, device=space.x.device).expand(b, q))[0]
+    lower, upper = _score_bounds(space, _sampled_tau(space).clamp_min_(0))
+    ceiling = _kth_lowest(upper.masked_fill(~valid, torch.inf), space.weight, keep)
+    floor = _kth_lowest(lower.masked_fill(~valid, torch.inf), space.weight, keep)
+    slack = MARGIN * torch.maximum(ceiling.abs(), floor.abs())
+    inside = valid & (upper < floor - slack)
+    undecided = valid & ~inside & (lower <= ceiling + slack)
+    first = torch.where(undecided.any(1, keepdim=True), undecided.to(torch.int8).argmax(1, keepdim=True),
+                        valid.to(torch.int8).argmax(1, keepdim=True))
+    exact = _survivor_sums(space, undecided, first)
+    return torch.where(undecided, exact, torch.where(inside, -torch.inf, torch.inf))
+
+
+def _score_bounds(space: _Space, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(b, Q) lower and upper bounds on every row's score, at tau >= 0 (b, Q) per row:
+    the lower one is the score at the row's t, and both close in on it as tau does.
+
+    One pass (`_lower_bounds`) gives F(tau), the lower bound of `_nearest_sums`, and G,
+    the entries of M_i above tau (ties at tau counting one half: they may go either
+    side), c of them, c_h of which (sum S_h) are distances to heavy rows. The score is
+    T - E, T the sum of M_i (a closed form) and E the sum of its s = N - 1 - m largest.
+    E is at least the sum of any s entries; the bound takes the heavy ones of G whole
+    when c_h < s (under -L they are most of E, and far larger than the rest) and bounds
+    the others by means: the largest k of a set sum to at least k times its mean. So E
+    >= S_h + (s - c_h) * mean(G without them) if they are enough, else their sum plus
+    (s - c) * mean(the entries up to tau); when c_h >= s, E >= s * max(mean of G's heavy
+    entries, mean of G)."""
+    lower, above, heavy_above, heavy_sum = _lower_bounds(space, tau, count=True)
+    total = _sum_to_all(space.x, space.sq, space.weight)
+    s = space.surplus
+    n = space.weight.sum(1, keepdim=True).to(space.x.dtype)  # N
+    below = lower + (s - above) * tau  # the sum of the entries up to tau
+    # counts are multiples of one half: a floor of 0.5 on divisors only guards the branches not taken
+    plain_above, plain_sum = above - heavy_above, total - below - heavy_sum
+    rest = s - heavy_above
+    largest = torch.where(heavy_above >= s,
+                          s * torch.maximum(heavy_sum / heavy_above.clamp_min(0.5), (total - below) / above.clamp_min(0.5)),
+                          heavy_sum + torch.where(plain_above >= rest, rest * plain_sum / plain_above.clamp_min(0.5),
+                                                  plain_sum + (rest - plain_above) * below / (n - above)))
+    return lower, total - largest
+
+
+def _kth_lowest(values: torch.Tensor, weight: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(b, 1) the k-th (b,) lowest entry of each row of the multiset holding values (b, Q)
+    weight (b, Q) times each."""
+    order = values.argsort(1)
+    reached = weight.gather(1, order).cumsum(1) >= k.unsqueeze(1)
+    return values.gather(1, order).gather(1, reached.to(torch.int8).argmax(1, keepdim=True))
+
+
+def _sampled_tau(space: _Space, samples: int = 64) -> torch.Tensor:
+    """(b, Q) an estimate of each row's t (the rank-th largest entry of M_i) from its
+    distances to `samples` plain rows spread over the item, each standing for n_plain /
+    samples rows, and to the heavy rows: t is the sample's value at the rank left once
+    the heavy copies above a first estimate are counted exactly. Only the bounds'
+    tightness depends on it. A few items at a time, so that the samples stay in cache."""
+    b, q, d = space.x.shape
+    p = space.n_plain
+    n_plain = space.weight[:, :p].gt(0).sum(1, keepdim=True)  # (b, 1), plain rows first
+    cols = ((torch.arange(samples, device=n_plain.device) + 0.5) * n_plain / samples).long()
+    total = space.weight.sum(1, keepdim=True).to(space.x.dtype)
+    out = space.x.new_empty(b, q)
+    step = max(1, (ROW_BLOCK_ELEMENTS << 2) // (q * samples))
+    for its in (slice(a, a + step) for a in range(0, b, step)):
+        x, sq, rank = space.x[its], space.sq[its].unsqueeze(2), space.rank[its].to(space.x.dtype)
+        xs = x.gather(1, cols[its].unsqueeze(2).expand(-1, -1, d))
+        sample = _distances(x, sq, xs, space.sq[its].gather(1, cols[its]).unsqueeze(1))  # (b', Q, S)
+        in_threads(lambda rows: rows.sort(axis=-1), sample.view(-1, samples).numpy())  # rank r from the largest: at S - r
+
+        def at(rank: torch.Tensor) -> torch.Tensor:  # (b', Q, 1) from real-valued ranks (b', 1) or (b', Q)
+            place = samples - rank.expand(sample.shape[:2]).round().clamp(1, samples).long()
+            return sample.gather(2, place.unsqueeze(2))
+
+        if q > p:
+            heavy = _distances(x, sq, space.heavy_x[its], space.sq[its, None, p:])  # (b', Q, H)
+            guess = at(rank * samples / total[its])
+            rank = rank - ((heavy > guess) * space.weight[its, None, p:]).sum(2)  # plain entries above t
+        out[its] = at(rank * samples / n_plain[its]).squeeze(2)
+    return out
+
+
 def _attackers_among(space: _Space, candidate: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The items (int64) whose attackers' rows lie among the benign ones, and (b', Q) a tau
     per row for their bounds, given the central candidate (b, 1) and its t (b, 1).
@@ -310,28 +403,40 @@ def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) ->
     return out
 
 
-def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
+def _lower_bounds(space: _Space, tau: torch.Tensor, count: bool = False):
     """(b, Q) lower bounds F_i(tau_i) on every row's score, tau >= 0 (b, 1) per item or
     (b, Q) per row (see `_nearest_sums`). Distances between plain rows are symmetric: each
     pair of row chunks is computed once, its clamped block summed along rows for the first
     chunk and along columns for the second (about half the flops of the full matrix for
     wide items; with a tau per row, the block is clamped once for each). Distances to
-    padding (|x_i|^2: padding rows are 0) are subtracted, not masked."""
+    padding (|x_i|^2: padding rows are 0) are subtracted, not masked. With `count`, also
+    (b, Q) how many entries of each row's multiset M_i (by multiplicity) exceed its tau,
+    entries equal to tau counting one half (from the sum of sign(D - tau), a third of the
+    cost of counting with a comparison), and (b, Q) how many of them, and their sum, are
+    distances to heavy rows (`_score_bounds`)."""
     b, q, _ = space.x.shape
     p = space.n_plain
     x, sq = space.x, space.sq
     per_row = tau.shape[1] > 1
     out = x.new_zeros(b, q)
+    balance = x.new_zeros(b, q) if count else None  # sum of w sign(D - tau)
+    heavy_above, heavy_sum = (x.new_zeros(b, q), x.new_zeros(b, q)) if count else (None, None)
     for its, rows, cols in _chunk_pairs(x, b, p):
         dist = _block_distances(x, sq, its, rows, cols)
+        at_rows = tau[its, rows].unsqueeze(2) if per_row else tau[its].unsqueeze(2)
+        at_cols = tau[its, None, cols] if per_row else tau[its].unsqueeze(2)
+        if count:
+            balance[its, rows] += torch.sign(dist - at_rows).sum(2)
+            if rows != cols:
+                balance[its, cols] += torch.sign(dist - at_cols).sum(1)
         if not per_row:
-            dist.clamp_(max=tau[its].unsqueeze(2))
+            dist.clamp_(max=at_rows)
             out[its, rows] += dist.sum(2)
         elif rows != cols:
-            out[its, rows] += torch.clamp(dist, max=tau[its, rows].unsqueeze(2)).sum(2)
-            dist.clamp_(max=tau[its, None, cols])
+            out[its, rows] += torch.clamp(dist, max=at_rows).sum(2)
+            dist.clamp_(max=at_cols)
         else:
-            out[its, rows] += dist.clamp_(max=tau[its, rows].unsqueeze(2)).sum(2)
+            out[its, rows] += dist.clamp_(max=at_rows).sum(2)
         if rows != cols:
             out[its, cols] += dist.sum(1)
     if q > p:  # heavy rows against every row: the heavy rows' sums, and the plain rows' sums over heavy columns
@@ -340,15 +445,32 @@ def _lower_bounds(space: _Space, tau: torch.Tensor) -> torch.Tensor:
             heavy = slice(p + rows.start, p + rows.stop)
             dist = _block_distances(x, sq, its, heavy, slice(0, q))
             w = weight[its, 0, rows].unsqueeze(2)  # (b', r, 1) each heavy row's multiplicity
+            at_plain = tau[its, None, :p] if per_row else tau[its].unsqueeze(2)
+            at_heavy = tau[its, heavy].unsqueeze(2) if per_row else tau[its].unsqueeze(2)
+            if count:  # with the heavy columns' entries above tau apart: w (sign + 1) / 2 of each
+                sign = torch.sign(dist[:, :, :p] - at_plain)
+                balance[its, :p] += (sign * w).sum(1)
+                above = (sign + 1) * (w / 2)
+                heavy_above[its, :p] += above.sum(1)
+                heavy_sum[its, :p] += (above * dist[:, :, :p]).sum(1)
+                sign = torch.sign(dist - at_heavy)
+                above = (sign[:, :, p:] + 1) * (weight[its] / 2)
+                balance[its, heavy] += sign[:, :, :p].sum(2) + (sign[:, :, p:] * weight[its]).sum(2)
+                heavy_above[its, heavy] += above.sum(2)
+                heavy_sum[its, heavy] += (above * dist[:, :, p:]).sum(2)
             if per_row:
-                out[its, :p] += (torch.clamp(dist[:, :, :p], max=tau[its, None, :p]) * w).sum(1)
-                dist.clamp_(max=tau[its, heavy].unsqueeze(2))
+                out[its, :p] += (torch.clamp(dist[:, :, :p], max=at_plain) * w).sum(1)
+                dist.clamp_(max=at_heavy)
             else:
-                dist.clamp_(max=tau[its].unsqueeze(2))
+                dist.clamp_(max=at_plain)
                 out[its, :p] += (dist[:, :, :p] * w).sum(1)
             out[its, heavy] += dist[:, :, :p].sum(2) + (dist[:, :, p:] * weight[its]).sum(2)
     padding = (p - space.weight[:, :p].gt(0).sum(1, keepdim=True)).to(x.dtype)  # (b, 1)
-    return out - padding * torch.clamp(sq, max=tau) - space.surplus * tau
+    lower = out - padding * torch.clamp(sq, max=tau) - space.surplus * tau
+    if not count:
+        return lower
+    balance -= padding * torch.sign(sq - tau)
+    return lower, (balance + space.weight.sum(1, keepdim=True).to(x.dtype)) / 2, heavy_above, heavy_sum
 
 
 def _block_distances(x, sq, its: slice, rows: slice, cols: slice) -> torch.Tensor:

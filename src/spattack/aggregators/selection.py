@@ -1,7 +1,8 @@
 """Aggregators that select rows by their Krum score: Multi-Krum and Bulyan, per item on
 the expanded multiset of its finite rows (see the package docstring).
 
-Multi-Krum scores every row once with `krum_scores`. Bulyan's repeated Krum removes one
+Multi-Krum ranks the rows with `krum_scores`, which scores exactly only the rows whose
+bounds do not settle which side of the cut they fall on. Bulyan's repeated Krum removes one
 expanded row at a time and rescores (`repeated_krum`): from one (Q, Q) distance matrix
 per item, sorted once per row, a row's score is its summed distance to the other
 remaining rows minus its s largest ones (s = n - 1 - m, at most f + 1), in float64; the
@@ -41,8 +42,10 @@ def multi_krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     are ordered by rounding. With k = 1 (n_j <= f + 1) this is `krum`'s row; with f = 0
     the mean. items int64 (n_rows,), grads float (n_rows, d), counts int64 (n_rows,) or
     None. Returns (n_items, d) in the dtype and on the device of `grads`; items without
-    finite rows get 0. Raises ValueError if f is not a non-negative integer. Cost: every
-    row's score, n_j^2 distances per item (`krum_scores`).
+    finite rows get 0. Raises ValueError if f is not a non-negative integer. Cost: n_j^2
+    distances per item, once; on the CPU, items of more than 128 rows select a
+    threshold only on the rows near the cut (`distance._ranked_sums`), the others on
+    every row.
     """
     f = check_f(f)
     groups = Groups.of(items, grads, n_items, counts)
@@ -50,9 +53,9 @@ def multi_krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     for bucket in groups.buckets(splits=4):
         rows, weight, order = distinct_rows(bucket)
         totals = bucket.totals
-        score = krum_scores(rows, weight, bucket.width, totals, f, every_row=True)
-        rows, weight, score = reorder(order, rows, weight, score)
         keep = (totals - f).clamp_min(1)
+        score = krum_scores(rows, weight, bucket.width, totals, f, keep=keep)
+        rows, weight, score = reorder(order, rows, weight, score)
         out[bucket.ids] = weighted_mean(rows, take_lowest(score, weight, keep), keep)
     return out
 
