@@ -54,7 +54,10 @@ def multi_krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
         rows, weight, order = distinct_rows(bucket)
         totals = bucket.totals
         keep = (totals - f).clamp_min(1)
-        score = krum_scores(rows, weight, bucket.width, totals, f, keep=keep)
+        if f == 0:  # every row is kept (a clean run's f): the mean, without scoring
+            score = torch.zeros(weight.shape, dtype=rows.dtype, device=rows.device)
+        else:
+            score = krum_scores(rows, weight, bucket.width, totals, f, keep=keep)
         rows, weight, score = reorder(order, rows, weight, score)
         out[bucket.ids] = weighted_mean(rows, take_lowest(score, weight, keep), keep)
     return out
