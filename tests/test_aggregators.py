@@ -611,34 +611,6 @@ def test_krum_scores_every_survivor_when_items_keep_unlike_numbers():
     np.testing.assert_array_equal(run("krum", items, grads, 6, f=5), reference("krum", items, grads, 6, f=5))
 
 
-@pytest.mark.parametrize("f", [5, 60])
-def test_krum_lower_bounds_never_exceed_the_scores(f):
-    from spattack.aggregators import distance
-    from spattack.aggregators.groups import Groups
-    items, grads, counts = large_items(3, heavy=True)
-    for bucket in Groups.of(items, grads, 4, counts).buckets(splits=4):
-        plain, valid = bucket.plain_rows()
-        heavy, weight = bucket.heavy_rows()
-        weight = torch.cat([valid.long(), weight], 1)
-        x = distance._scaled_centred(torch.cat([plain, heavy], 1), weight > 0)
-        space = distance._Space.of(x, weight, bucket.width, bucket.totals, distance.krum_neighbours(bucket.totals, f))
-        every = torch.arange(x.shape[1]).expand(x.shape[0], -1)
-        exact, t = distance._exact_sums(space, every)
-        # F(tau) itself, from the whole distance matrix: the chunked, symmetric pass must
-        # be tight, not merely below the scores
-        tau = t[:, :1].clamp_min(0)
-        dist = torch.cdist(x, x).square()
-        dist.diagonal(dim1=1, dim2=2).zero_()
-        brute = (dist.clamp(max=tau.unsqueeze(2)) * weight.unsqueeze(1)).sum(2) - space.surplus * tau
-        np.testing.assert_allclose(distance._lower_bounds(space, tau)[weight > 0], brute[weight > 0], rtol=1e-9, atol=1e-9)
-        real = weight > 0
-        for tau in (t[:, :1], t[:, -1:], torch.zeros_like(t[:, :1]), t.flip(1)):
-            lower = distance._lower_bounds(space, tau.clamp_min(0))
-            assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
-        # a tau per row at each row's own t: the bound is the score
-        np.testing.assert_allclose(distance._lower_bounds(space, t.clamp_min(0))[real], exact[real], rtol=1e-9, atol=1e-9)
-
-
 def large_spaces(f, integer=False, far=False):
     """The `_Space` of each bucket of `large_items` (heavy rows included; with `far`, the
     heavy rows far from the others, as under Spattack-L), with every row's exact score
@@ -656,6 +628,26 @@ def large_spaces(f, integer=False, far=False):
         space = distance._Space.of(x, weight, bucket.width, bucket.totals, distance.krum_neighbours(bucket.totals, f))
         exact, t = distance._exact_sums(space, torch.arange(x.shape[1]).expand(x.shape[0], -1))
         yield space, bucket.totals, exact, t
+
+
+@pytest.mark.parametrize("f", [5, 60])
+def test_krum_lower_bounds_never_exceed_the_scores(f):
+    from spattack.aggregators import distance
+    for space, _, exact, t in large_spaces(f):
+        x, weight = space.x, space.weight
+        # F(tau) itself, from the whole distance matrix: the chunked, symmetric pass must
+        # be tight, not merely below the scores
+        tau = t[:, :1].clamp_min(0)
+        dist = torch.cdist(x, x).square()
+        dist.diagonal(dim1=1, dim2=2).zero_()
+        brute = (dist.clamp(max=tau.unsqueeze(2)) * weight.unsqueeze(1)).sum(2) - space.surplus * tau
+        np.testing.assert_allclose(distance._lower_bounds(space, tau)[weight > 0], brute[weight > 0], rtol=1e-9, atol=1e-9)
+        real = weight > 0
+        for tau in (t[:, :1], t[:, -1:], torch.zeros_like(t[:, :1]), t.flip(1)):
+            lower = distance._lower_bounds(space, tau.clamp_min(0))
+            assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
+        # a tau per row at each row's own t: the bound is the score
+        np.testing.assert_allclose(distance._lower_bounds(space, t.clamp_min(0))[real], exact[real], rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("f", [5, 60])
