@@ -695,14 +695,14 @@ def test_multi_krum_scores_only_the_rows_near_the_cut(f, far):
 @pytest.mark.parametrize("n_ranks", [1, 3, 40])
 @pytest.mark.parametrize("numpy_on_cpu", [True, False])
 def test_kth_largest_with_a_rank_per_row(n_ranks, numpy_on_cpu, monkeypatch):
-    from spattack.aggregators import distance, groups
+    from spattack.aggregators import groups, kth
     monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
     gen = torch.Generator().manual_seed(n_ranks)
     x = torch.randint(0, 20, (3, 50, 60), generator=gen).float()  # ties
     choices = torch.randint(1, 61, (n_ranks,), generator=gen)
     rank = choices[torch.randint(0, n_ranks, (3, 50), generator=gen)]
     expected = torch.sort(x, dim=2, descending=True).values.gather(2, (rank - 1).unsqueeze(2))
-    assert torch.equal(distance.kth_largest(x.clone(), rank), expected)
+    assert torch.equal(kth.kth_largest(x.clone(), rank), expected)
 
 
 @pytest.mark.parametrize("n_heavy", [1, 3, 9, 40])
@@ -717,7 +717,7 @@ def test_merged_kth_largest_equals_the_expanded_multiset(n_heavy, numpy_on_cpu, 
     a benign row), where the answer is a plain value behind every heavy copy; up to 60
     `copies` of a heavy value among 30 plain ones: positions past every plain value that
     lie in a run (-O)."""
-    from spattack.aggregators import distance, groups
+    from spattack.aggregators import groups, kth
     monkeypatch.setattr(groups, "NUMPY_ON_CPU", numpy_on_cpu)
     gen = torch.Generator().manual_seed(n_heavy)
     b, r, p = 8, 20, 30
@@ -734,7 +734,7 @@ def test_merged_kth_largest_equals_the_expanded_multiset(n_heavy, numpy_on_cpu, 
             values = torch.cat([plain[i, j], heavy[i, j].repeat_interleave(weight[i, 0])])
             expected[i, j, 0] = torch.sort(values, descending=True).values[rank[i, 0] - 1]
     for heavy_ahead in (False, True):
-        assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank, heavy_ahead), expected)
+        assert torch.equal(kth.merged_kth_largest(plain.clone(), heavy, weight, rank, heavy_ahead), expected)
 
 
 @pytest.mark.parametrize("heavy_value", [5.0, 1000.0])
@@ -742,7 +742,7 @@ def test_merged_kth_largest_at_every_position_around_a_long_run(heavy_value):
     """One heavy value 40 times among 30 plain ones, below or above them all: every rank
     from 1 to 70, one item each, so that each edge of the run is read (the shortcuts
     for a run that holds the position and for a run wholly ahead of it)."""
-    from spattack.aggregators import distance
+    from spattack.aggregators import kth
     p, copies, r = 30, 40, 3
     size = p + copies
     plain = (100 + torch.randperm(p).float()).expand(size, r, p).clone()
@@ -752,7 +752,7 @@ def test_merged_kth_largest_at_every_position_around_a_long_run(heavy_value):
     values = torch.cat([plain[0, 0], heavy[0, 0].repeat(copies)])
     expected = torch.sort(values, descending=True).values.view(-1, 1, 1).expand(size, r, 1)
     for heavy_ahead in (False, True):
-        assert torch.equal(distance._merged_kth_largest(plain.clone(), heavy, weight, rank, heavy_ahead), expected)
+        assert torch.equal(kth.merged_kth_largest(plain.clone(), heavy, weight, rank, heavy_ahead), expected)
 
 
 @pytest.mark.parametrize("runs", [True, False])

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import torch
 
-from .distance import _merged_kth_largest, krum, kth_largest
+from .distance import krum
+from .kth import kth_largest, merged_kth_largest
 from .groups import Groups, finite_mask
 from .order import check_f, median
 from .pairwise import distinct_rows, reorder, squared_distances, weighted_mean
@@ -110,7 +111,7 @@ def _kth_nearest(dist: torch.Tensor, weight: torch.Tensor, n_plain: int, k: torc
     far[:, :, :n_plain].masked_fill_(weight[:, None, :n_plain] == 0, -torch.inf)  # padding: never chosen
     if far.shape[2] == n_plain:
         return -kth_largest(far, k.expand(-1, far.shape[1]))
-    return -_merged_kth_largest(far[:, :, :n_plain], far[:, :, n_plain:], weight[:, None, n_plain:], k)
+    return -merged_kth_largest(far[:, :, :n_plain], far[:, :, n_plain:], weight[:, None, n_plain:], k)
 
 
 def _nearest(dist: torch.Tensor, reach: torch.Tensor, weight: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
