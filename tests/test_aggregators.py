@@ -630,6 +630,43 @@ def large_spaces(f, integer=False, far=False):
         yield space, bucket.totals, exact, t
 
 
+@pytest.mark.parametrize("outliers", [0, 1])
+def test_multi_krum_where_the_bounds_decide_every_row(outliers):
+    """Items of 200 tight rows and f = 5 far ones (FedAttack-like): the cut between them is
+    wide, so the bounds decide every row and no row is scored exactly; in a bucket with
+    an item that keeps one open row (outliers = 1) and in one where none does (0)."""
+    rng = np.random.default_rng(outliers)
+    far = np.concatenate([100 + rng.normal(size=(5, 4)), rng.normal(size=(outliers, 4)) * 3])
+    grads = np.concatenate([rng.normal(size=(200, 4)) * 0.1, far, rng.normal(size=(205, 4)) * 0.1])
+    items = np.repeat([0, 1], [205 + outliers, 205])
+    perm = rng.permutation(items.size)
+    items, grads = torch.as_tensor(items[perm]), torch.as_tensor(grads[perm])
+    np.testing.assert_allclose(run("multi_krum", items, grads, 2, f=5), reference("multi_krum", items, grads, 2, f=5),
+                               **EXACT["multi_krum"])
+
+
+@pytest.mark.parametrize("broken", ["nan", "all in", "all out"])
+def test_multi_krum_scores_every_row_of_an_item_whose_bounds_cannot_hold(broken, monkeypatch):
+    """Bounds that are NaN, or that would put keep or more rows in, or more than N - keep
+    out (what rounding beyond the estimate could do), decide nothing for their item: its
+    rows are all scored exactly, and the result is the loop's."""
+    from spattack.aggregators import distance
+    bounds = distance._score_bounds
+
+    def wrong(space, tau):
+        lower, upper, error = bounds(space, tau)
+        if broken == "nan":
+            return lower * torch.nan, upper, error
+        if broken == "all in":  # every upper bound below every lower bound
+            return lower, (lower.amin(1, keepdim=True) - 1).expand_as(upper), error * 0
+        return (2 * upper.amax(1, keepdim=True) + 1).expand_as(lower), upper, error * 0
+
+    monkeypatch.setattr(distance, "_score_bounds", wrong)
+    items, grads, counts = large_items(7, heavy=True)
+    np.testing.assert_allclose(run("multi_krum", items, grads, 4, f=60, counts=counts),
+                               reference("multi_krum", *expand(items, grads, counts), 4, f=60), **EXACT["multi_krum"])
+
+
 @pytest.mark.parametrize("f", [5, 60])
 def test_krum_lower_bounds_never_exceed_the_scores(f):
     from spattack.aggregators import distance
@@ -660,10 +697,10 @@ def test_multi_krum_bounds_hold_every_score(f, integer, far):
     from spattack.aggregators import distance
     for space, _, exact, t in large_spaces(f, integer, far):
         real = space.weight > 0
-        lower, _ = distance._score_bounds(space, t.clamp_min(0))
+        lower, _, _ = distance._score_bounds(space, t.clamp_min(0))
         np.testing.assert_allclose(lower[real], exact[real], rtol=1e-9, atol=1e-9)
         for tau in (t, t * 0.999, t * 1.001, t * 0.5, t * 1.7, torch.zeros_like(t), t.flip(1), t[:, :1].expand_as(t)):
-            lower, upper = distance._score_bounds(space, tau.clamp_min(0))
+            lower, upper, _ = distance._score_bounds(space, tau.clamp_min(0))
             assert torch.all(lower[real] <= exact[real] + 1e-9 * exact[real].abs())
             assert torch.all(upper[real] >= exact[real] - 1e-9 * exact[real].abs())
 

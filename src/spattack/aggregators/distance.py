@@ -36,6 +36,10 @@ SMALL = 128
 # A row is dropped when its lower bound exceeds its item's best score by this share: far
 # above the rounding of a sum of a few thousand distances.
 MARGIN = 1e-3
+# Multi-Krum's bounds are differences of sums (an upper bound is a total less the largest
+# entries): their rounding error is taken as this many eps of the magnitude of what they
+# add, a few times the error of the cascaded sums over chunks that compute them.
+ROUNDING = 64
 
 
 def krum_neighbours(counts: torch.Tensor, f: int) -> torch.Tensor:
@@ -257,29 +261,37 @@ def _ranked_sums(space: _Space, keep: torch.Tensor) -> torch.Tensor:
     keep-th lowest, inf for rows provably above it, the exact score for the others.
 
     The keep-th lowest score lies between B, the keep-th lowest lower bound, and A, the
-    keep-th lowest upper bound (`_score_bounds`, at each row's `_sampled_tau`): rows whose
-    upper bound is below B are in, rows whose lower bound is above A out, both by MARGIN
-    of A. On ML-1M (round 4, f = 317) 2-20% of an item's rows are left, the fewer the
-    wider the item: those alone get the exact selection."""
+    keep-th lowest upper bound (`_score_bounds`, at each row's `_sampled_tau`, each
+    widened by its rounding error): rows whose upper bound is below B are in, rows whose
+    lower bound is above A out, both by MARGIN of A. Fewer than keep rows can be in and
+    at most N - keep out; an item whose bounds say otherwise (NaN, or rounding beyond the
+    estimate) has every row scored. On ML-1M (round 4, f = 317) 2-20% of an item's rows
+    are left, the fewer the wider the item: those alone get the exact selection."""
     b, q = space.weight.shape
     valid = space.weight > 0
     if space.n_plain <= SMALL or not use_numpy(space.x):
         return _exact_sums(space, torch.arange(q, device=space.x.device).expand(b, q))[0]
-    lower, upper = _score_bounds(space, _sampled_tau(space).clamp_min_(0))
+    lower, upper, error = _score_bounds(space, _sampled_tau(space).clamp_min_(0))
+    lower, upper = lower - error, upper + error
     ceiling = _kth_lowest(upper.masked_fill(~valid, torch.inf), space.weight, keep)
     floor = _kth_lowest(lower.masked_fill(~valid, torch.inf), space.weight, keep)
     slack = MARGIN * torch.maximum(ceiling.abs(), floor.abs())
     inside = valid & (upper < floor - slack)
-    undecided = valid & ~inside & (lower <= ceiling + slack)
+    outside = valid & (lower > ceiling + slack)
+    undecided = valid & ~inside & ~outside  # NaN bounds decide nothing
+    weight = space.weight.to(space.x.dtype)
+    broken = ((weight * inside).sum(1) >= keep) | ((weight * outside).sum(1) > weight.sum(1) - keep)
+    undecided[broken] = valid[broken]
     first = torch.where(undecided.any(1, keepdim=True), undecided.to(torch.int8).argmax(1, keepdim=True),
                         valid.to(torch.int8).argmax(1, keepdim=True))
     exact = _survivor_sums(space, undecided, first)
     return torch.where(undecided, exact, torch.where(inside, -torch.inf, torch.inf))
 
 
-def _score_bounds(space: _Space, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(b, Q) lower and upper bounds on every row's score, at tau >= 0 (b, Q) per row:
-    the lower one is the score at the row's t, and both close in on it as tau does.
+def _score_bounds(space: _Space, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(b, Q) lower and upper bounds on every row's score, at tau >= 0 (b, Q) per row,
+    and (b, Q) a bound on their rounding errors: the lower one is the score at the row's
+    t, and both close in on it as tau does.
 
     One pass (`_lower_bounds`) gives F(tau), the lower bound of `_nearest_sums`, and G,
     the entries of M_i above tau (ties at tau counting one half: they may go either
@@ -295,6 +307,10 @@ def _score_bounds(space: _Space, tau: torch.Tensor) -> tuple[torch.Tensor, torch
     total = _sum_to_all(space.x, space.sq, space.weight)
     s = space.surplus
     n = space.weight.sum(1, keepdim=True).to(space.x.dtype)  # N
+    # what the sums add up (the closed form's terms, the clamped entries, s + c thresholds),
+    # times ROUNDING eps: a bound on their rounding error
+    magnitude = 2 * (n * space.sq + (space.weight * space.sq).sum(1, keepdim=True)) + (s + above) * tau
+    error = ROUNDING * torch.finfo(space.x.dtype).eps * magnitude
     below = lower + (s - above) * tau  # the sum of the entries up to tau
     # counts are multiples of one half: a floor of 0.5 on divisors only guards the branches not taken
     plain_above, plain_sum = above - heavy_above, total - below - heavy_sum
@@ -303,7 +319,7 @@ def _score_bounds(space: _Space, tau: torch.Tensor) -> tuple[torch.Tensor, torch
                           s * torch.maximum(heavy_sum / heavy_above.clamp_min(0.5), (total - below) / above.clamp_min(0.5)),
                           heavy_sum + torch.where(plain_above >= rest, rest * plain_sum / plain_above.clamp_min(0.5),
                                                   plain_sum + (rest - plain_above) * below / (n - above)))
-    return lower, total - largest
+    return lower, total - largest, error
 
 
 def _kth_lowest(values: torch.Tensor, weight: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -383,7 +399,7 @@ def _attackers_among(space: _Space, candidate: torch.Tensor, t: torch.Tensor) ->
 
 def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     """(b, Q) the exact sums of the rows where `survive` (b, Q), inf elsewhere; `first`
-    (b, 1) a survivor of each item. Items are scored in groups of like survivor counts
+    (b, 1) a survivor of each item that has one. Items are scored in groups of like survivor counts
     (within a factor of two), each padded to its own largest count: late in training
     a few items of a bucket keep a hundred survivors while most keep a handful."""
     n = survive.sum(1)
@@ -393,6 +409,8 @@ def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) ->
     for value in torch.unique(level).tolist():
         ids = torch.nonzero(level == value).squeeze(1)
         width = int(n[ids].max())
+        if width == 0:  # items with no survivor (Multi-Krum's, all decided by their bounds)
+            continue
         # the survivors of each item first; padding repeats a survivor, so writing back is safe
         index = torch.where(torch.arange(width, device=n.device) < n[ids, None], order[ids, :width], first[ids])
         part = None if ids.numel() == n.numel() else ids
