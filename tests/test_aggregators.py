@@ -631,10 +631,10 @@ def large_spaces(f, integer=False, far=False):
 
 
 @pytest.mark.parametrize("outliers", [0, 1])
-def test_multi_krum_where_the_bounds_decide_every_row(outliers):
-    """Items of 200 tight rows and f = 5 far ones (FedAttack-like): the cut between them is
-    wide, so the bounds decide every row and no row is scored exactly; in a bucket with
-    an item that keeps one open row (outliers = 1) and in one where none does (0)."""
+def test_multi_krum_with_far_rows_at_the_cut_matches_the_loop(outliers):
+    """Items of 200 tight rows and f = 5 far ones (where the FedAttack cell on ML-1M met
+    bounds that did not hold): the cut lies in the wide gap between them; with one row
+    in between (outliers = 1) or none."""
     rng = np.random.default_rng(outliers)
     far = np.concatenate([100 + rng.normal(size=(5, 4)), rng.normal(size=(outliers, 4)) * 3])
     grads = np.concatenate([rng.normal(size=(200, 4)) * 0.1, far, rng.normal(size=(205, 4)) * 0.1])
