@@ -399,9 +399,10 @@ def _attackers_among(space: _Space, candidate: torch.Tensor, t: torch.Tensor) ->
 
 def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     """(b, Q) the exact sums of the rows where `survive` (b, Q), inf elsewhere; `first`
-    (b, 1) a survivor of each item that has one. Items are scored in groups of like survivor counts
-    (within a factor of two), each padded to its own largest count: late in training
-    a few items of a bucket keep a hundred survivors while most keep a handful."""
+    (b, 1) a survivor of each item that has one. Items are scored in groups of like
+    survivor counts (within a factor of two), each padded to its own largest count: late
+    in training a few items of a bucket keep a hundred survivors while most keep a
+    handful."""
     n = survive.sum(1)
     order = torch.sort(survive.to(torch.int8), dim=1, descending=True, stable=True).indices
     out = torch.full(survive.shape, torch.inf, dtype=space.x.dtype, device=survive.device)
@@ -409,7 +410,7 @@ def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) ->
     for value in torch.unique(level).tolist():
         ids = torch.nonzero(level == value).squeeze(1)
         width = int(n[ids].max())
-        if width == 0:  # items with no survivor (Multi-Krum's, all decided by their bounds)
+        if width == 0:  # a group of items without survivors: nothing to score
             continue
         # the survivors of each item first; padding repeats a survivor, so writing back is safe
         index = torch.where(torch.arange(width, device=n.device) < n[ids, None], order[ids, :width], first[ids])
