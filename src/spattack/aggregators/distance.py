@@ -281,10 +281,8 @@ def _ranked_sums(space: _Space, keep: torch.Tensor) -> torch.Tensor:
     undecided = valid & ~inside & ~outside  # NaN bounds decide nothing
     weight = space.weight.to(space.x.dtype)
     broken = ((weight * inside).sum(1) >= keep) | ((weight * outside).sum(1) > weight.sum(1) - keep)
-    undecided[broken] = valid[broken]
-    first = torch.where(undecided.any(1, keepdim=True), undecided.to(torch.int8).argmax(1, keepdim=True),
-                        valid.to(torch.int8).argmax(1, keepdim=True))
-    exact = _survivor_sums(space, undecided, first)
+    undecided[broken] = valid[broken]  # so every item keeps an undecided row (its counts leave one)
+    exact = _survivor_sums(space, undecided, undecided.to(torch.int8).argmax(1, keepdim=True))
     return torch.where(undecided, exact, torch.where(inside, -torch.inf, torch.inf))
 
 
@@ -399,10 +397,9 @@ def _attackers_among(space: _Space, candidate: torch.Tensor, t: torch.Tensor) ->
 
 def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     """(b, Q) the exact sums of the rows where `survive` (b, Q), inf elsewhere; `first`
-    (b, 1) a survivor of each item that has one. Items are scored in groups of like
-    survivor counts (within a factor of two), each padded to its own largest count: late
-    in training a few items of a bucket keep a hundred survivors while most keep a
-    handful."""
+    (b, 1) a survivor of each item. Items are scored in groups of like survivor counts
+    (within a factor of two), each padded to its own largest count: late in training
+    a few items of a bucket keep a hundred survivors while most keep a handful."""
     n = survive.sum(1)
     order = torch.sort(survive.to(torch.int8), dim=1, descending=True, stable=True).indices
     out = torch.full(survive.shape, torch.inf, dtype=space.x.dtype, device=survive.device)
@@ -410,8 +407,6 @@ def _survivor_sums(space: _Space, survive: torch.Tensor, first: torch.Tensor) ->
     for value in torch.unique(level).tolist():
         ids = torch.nonzero(level == value).squeeze(1)
         width = int(n[ids].max())
-        if width == 0:  # a group of items without survivors: nothing to score
-            continue
         # the survivors of each item first; padding repeats a survivor, so writing back is safe
         index = torch.where(torch.arange(width, device=n.device) < n[ids, None], order[ids, :width], first[ids])
         part = None if ids.numel() == n.numel() else ids
