@@ -574,6 +574,23 @@ def test_multi_krum_on_ml_1m_holds_where_mean_does_and_falls_where_krum_does(rep
     assert reused(grid, committed(repo_root, "adaptive-ml-1m"), evade, ["hr10_mean"])
 
 
+def test_multi_krum_on_ml_1m_over_three_seeds(repo_root):
+    """docs/defenses/README.md, Multi-Krum on ML-1M at 5%, seeds 0-2: its clean runs are
+    Mean's; O-D leaves it 19% of clean (Mean 21%), L-D 4% (Krum 3%, Mean 15%). Seed 0 is
+    multi-krum-ml-1m's, Mean's cells grid-3seeds-ml-1m's."""
+    grid = committed(repo_root, "multi-krum-3seeds-ml-1m")
+    assert (grid.seeds == 3).all() and len(grid) == 6 and set(grid.dataset) == {"ml-1m"}
+    cols = ["hr10_mean", "hr10_std"]
+    assert (grid.loc[("multi_krum", "none"), cols] == grid.loc[("mean", "none"), cols]).all()
+    three = committed(repo_root, "grid-3seeds-ml-1m")
+    assert reused(grid, three, grid.xs("mean", level="defense", drop_level=False).index)
+    rel, krum, mean = grid.hr10_rel["multi_krum"], three.hr10_rel["krum"], three.hr10_rel["mean"]
+    assert 0.18 < rel["spattack-o-d"] < mean["spattack-o-d"] < 0.22
+    assert abs(rel["spattack-l-d"] - krum["spattack-l-d"]) < 0.01 and rel["spattack-l-d"] < 0.05
+    seed_0 = committed(repo_root, "multi-krum-ml-1m").hr10_rel["multi_krum"]
+    assert all(abs(rel[a] - seed_0[a]) < 0.01 for a in ("spattack-o-d", "spattack-l-d"))
+
+
 def test_three_seeds_keep_the_seed_0_picture_against_spattack_on_ml_1m(repo_root):
     """docs/defenses/README.md, 3 seeds on ML-1M at 5%: every rule keeps at least 97% of
     Mean's clean HR@10 (Krum the least); -O takes all seven to 19-26% of clean, -L all but
