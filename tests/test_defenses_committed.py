@@ -13,6 +13,7 @@ from spattack.aggregators import DEFENSES
 from spattack.attacks import ATTACKS
 
 SPATTACKS = ["spattack-o-d", "spattack-o-s", "spattack-l-d", "spattack-l-s"]
+EVADES = ["evade-o", "evade-l", "evade-h"]
 
 
 def committed(repo_root, folder, index=("defense", "attack")):
@@ -549,7 +550,7 @@ def test_on_ml_1m_evade_h_costs_the_literature_s_rules_more_than_headrep(repo_ro
     assert mild.min() >= 0.945 and mild.drop(index="mean", level="defense").min() >= 0.988
     assert reused(grid, committed(repo_root, "grid-ml-1m"), grid.xs("none", level="attack", drop_level=False).index,
                   ["hr10_mean"])
-    evade = [("mean", a) for a in ("evade-o", "evade-l", "evade-h")]
+    evade = [("mean", a) for a in EVADES]
     assert reused(grid, committed(repo_root, "headrep-ml-1m"), evade, ["hr10_mean"])
 
 
@@ -570,7 +571,7 @@ def test_multi_krum_on_ml_1m_holds_where_mean_does_and_falls_where_krum_does(rep
     assert abs(mk.hr10_rel["spattack-l-d"] - krum["spattack-l-d"]) < 0.01
     literature = [("mean", a) for a in mean.index if not a.startswith("evade")]
     assert reused(grid, committed(repo_root, "grid-ml-1m"), literature, ["hr10_mean"])
-    evade = [("mean", a) for a in ("evade-o", "evade-l", "evade-h")]
+    evade = [("mean", a) for a in EVADES]
     assert reused(grid, committed(repo_root, "adaptive-ml-1m"), evade, ["hr10_mean"])
 
 
