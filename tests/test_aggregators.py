@@ -729,6 +729,26 @@ def test_multi_krum_scores_only_the_rows_near_the_cut(f, far):
     assert undecided < 0.1 * total
 
 
+@pytest.mark.parametrize("f", [5, 155, 225])
+def test_multi_krum_bounds_only_items_of_more_rows_than_bound_from_f(f, monkeypatch):
+    """Only items of more than SMALL plain rows and BOUND_FROM * f expanded ones take the
+    bounds (on the others they cost more than they save); the rest are scored exactly on
+    every row, and the result is the loop's either way. large_items has items of 190,
+    387 and 400 expanded rows (150, 260 and 400 plain)."""
+    from spattack.aggregators import distance
+    bounded, ranked = [], distance._ranked_sums
+
+    def spy(space, keep):
+        bounded.extend(space.weight.sum(1).tolist())
+        return ranked(space, keep)
+
+    monkeypatch.setattr(distance, "_ranked_sums", spy)
+    items, grads, counts = large_items(8)
+    np.testing.assert_allclose(run("multi_krum", items, grads, 4, f=f, counts=counts),
+                               reference("multi_krum", *expand(items, grads, counts), 4, f=f), **EXACT["multi_krum"])
+    assert sorted(bounded) == [n for n in (190, 387, 400) if n > distance.BOUND_FROM * f]
+
+
 @pytest.mark.parametrize("n_ranks", [1, 3, 40])
 @pytest.mark.parametrize("numpy_on_cpu", [True, False])
 def test_kth_largest_with_a_rank_per_row(n_ranks, numpy_on_cpu, monkeypatch):

@@ -43,9 +43,9 @@ def multi_krum(items: torch.Tensor, grads: torch.Tensor, n_items: int, f: int,
     the mean. items int64 (n_rows,), grads float (n_rows, d), counts int64 (n_rows,) or
     None. Returns (n_items, d) in the dtype and on the device of `grads`; items without
     finite rows get 0. Raises ValueError if f is not a non-negative integer. Cost: n_j^2
-    distances per item, once; on the CPU, items of more than 128 rows select a
-    threshold only on the rows near the cut (`distance._ranked_sums`), the others on
-    every row.
+    distances per item, once; on the CPU, items of more than 128 rows and 1.75 f
+    expanded rows select a threshold only on the rows near the cut
+    (`distance._ranked_sums`), the others on every row.
     """
     f = check_f(f)
     groups = Groups.of(items, grads, n_items, counts)
