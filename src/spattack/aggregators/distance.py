@@ -83,7 +83,8 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
     rows that provably do not have their item's lowest score, score inf. With `keep` (b,)
     (Multi-Krum), the scores rank the rows for taking the keep lowest expanded rows: rows
     provably among them score -inf, rows provably not inf, the others exactly
-    (`_ranked_sums`).
+    (`_ranked_sums`; only on items of more than SMALL plain rows and BOUND_FROM * f
+    expanded ones, the others' rows all scored exactly).
 
     Row i's multiset M_i holds its distance to every row, each counted by multiplicity
     (its own copies at 0). With m neighbours and t the (N - m)-th largest of M_i (N =
@@ -99,12 +100,11 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
         score[everyone] = _sum_to_all(xe, _row_dots(xe, xe), weight[everyone])
     if keep is None:
         _score_items(score, ~everyone, x, weight, n_plain, totals, m, lambda space, ids: _nearest_sums(space))
-        return score.masked_fill_(~valid, torch.inf)
-    bounded = ~everyone & (totals > BOUND_FROM * f)
-    if n_plain <= SMALL or not use_numpy(x):
-        bounded[:] = False
-    _score_items(score, ~everyone & ~bounded, x, weight, n_plain, totals, m, lambda space, ids: _every_sum(space))
-    _score_items(score, bounded, x, weight, n_plain, totals, m, lambda space, ids: _ranked_sums(space, keep[ids]))
+    else:
+        wide = n_plain > SMALL and use_numpy(x)
+        bounded = ~everyone & (totals > BOUND_FROM * f) if wide else torch.zeros_like(everyone)
+        _score_items(score, ~everyone & ~bounded, x, weight, n_plain, totals, m, lambda space, ids: _every_sum(space))
+        _score_items(score, bounded, x, weight, n_plain, totals, m, lambda space, ids: _ranked_sums(space, keep[ids]))
     return score.masked_fill_(~valid, torch.inf)
 
 
