@@ -98,10 +98,11 @@ def krum_scores(rows: torch.Tensor, weight: torch.Tensor, n_plain: int, totals: 
     if bool(everyone.any()):
         xe = x if bool(everyone.all()) else x[everyone]  # no copy of a whole bucket
         score[everyone] = _sum_to_all(xe, _row_dots(xe, xe), weight[everyone])
+    wide = n_plain > SMALL and use_numpy(x)  # the bounds pay only on wide items, and need numpy
     if keep is None:
-        _score_items(score, ~everyone, x, weight, n_plain, totals, m, lambda space, ids: _nearest_sums(space))
+        krum_rule = _nearest_sums if wide else _every_sum
+        _score_items(score, ~everyone, x, weight, n_plain, totals, m, lambda space, ids: krum_rule(space))
     else:
-        wide = n_plain > SMALL and use_numpy(x)
         bounded = ~everyone & (totals > BOUND_FROM * f) if wide else torch.zeros_like(everyone)
         _score_items(score, ~everyone & ~bounded, x, weight, n_plain, totals, m, lambda space, ids: _every_sum(space))
         _score_items(score, bounded, x, weight, n_plain, totals, m, lambda space, ids: _ranked_sums(space, keep[ids]))
@@ -231,8 +232,6 @@ def _nearest_sums(space: _Space) -> torch.Tensor:
     """
     b, q = space.weight.shape
     valid = space.weight > 0
-    if space.n_plain <= SMALL or not use_numpy(space.x):
-        return _every_sum(space)
     # the central row of the plain rows: heavy rows (attackers) would pull it to them
     plain_only = space.weight.clone()
     plain_only[:, space.n_plain:] = 0
