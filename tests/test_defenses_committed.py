@@ -21,6 +21,13 @@ def committed(repo_root, folder, index=("defense", "attack")):
     return pd.read_csv(repo_root / "docs" / "defenses" / folder / "defenses.csv").set_index(list(index))
 
 
+def committed_together(repo_root, folders, index=("defense", "attack")):
+    """The committed runs `folders` as one table indexed by `index`; where several hold a
+    cell, the first folder's row."""
+    table = pd.concat([committed(repo_root, f, index) for f in folders])
+    return table[~table.index.duplicated()]
+
+
 def reused(grid, other, keys, cols=("hr10_mean", "hr10_std")):
     """Whether `grid`'s cells at `keys` equal `other`'s, in `cols`: cells one committed run
     took from another. Both indexed alike; one seed has no std, so compare hr10_mean then."""
@@ -453,8 +460,7 @@ def test_every_three_seed_table_matches_its_csv(repo_root):
         for label, *cells in rows:
             name, sources = re.fullmatch(r"(\S+)(?: \((.+)\))?", label).groups()
             sources = re.findall(r"`([a-z0-9-]+)`", sources) if sources else [folder]
-            csv = pd.concat([committed(repo_root, f, index=("dataset", "defense", "attack")) for f in sources])
-            csv = csv[~csv.index.duplicated()]
+            csv = committed_together(repo_root, sources, index=("dataset", "defense", "attack"))
             for attack, cell in zip(header[1:], cells):
                 key = (dataset[0], defenses[name], attacks[attack])
                 if cell == "—":
@@ -641,8 +647,7 @@ def test_bulyan_on_ml_100k_over_three_seeds(repo_root):
     times it), the others stay below 0.75 of it. LIE leaves it 79%
     of its clean run, Cluster 86%; its clean run is Mean's (f = 0), to the CSV's digit."""
     bulyan = committed(repo_root, "bulyan-3seeds-ml-100k")
-    alone = pd.concat([committed(repo_root, f) for f in ("grid-3seeds-ml-100k", "baselines-3seeds-ml-100k")])
-    alone = alone[~alone.index.duplicated()]
+    alone = committed_together(repo_root, ("grid-3seeds-ml-100k", "baselines-3seeds-ml-100k"))
     assert len(bulyan) == 9 and (bulyan.seeds == 3).all() and set(bulyan.dataset) == {"ml-100k"}
     for col in ("hr10_mean", "hr10_std", "ndcg10_mean", "ndcg10_std"):
         assert bulyan.loc[("bulyan", "none"), col] == alone.loc[("mean", "none"), col]
@@ -667,8 +672,8 @@ def test_nnm_krum_on_ml_100k_over_three_seeds(repo_root):
     and O-D take NNM+Krum, Krum and Multi-Krum to 12-26%, L-D leaves them 95-99%. Its
     clean run (f = 0) is Mean's."""
     nnm = committed(repo_root, "nnm-krum-3seeds-ml-100k")
-    alone = pd.concat([committed(repo_root, f) for f in ("grid-3seeds-ml-100k", "baselines-3seeds-ml-100k")])
-    alone = pd.concat([alone[~alone.index.duplicated()], committed(repo_root, "multi-krum-3seeds-ml-100k")])
+    alone = committed_together(repo_root, ("grid-3seeds-ml-100k", "baselines-3seeds-ml-100k",
+                                           "multi-krum-3seeds-ml-100k"))
     assert len(nnm) == 9 and (nnm.seeds == 3).all() and set(nnm.dataset) == {"ml-100k"}
     assert nnm.loc[("nnm_krum", "none"), "hr10_mean"] == alone.loc[("mean", "none"), "hr10_mean"]
     hr, rel = nnm.loc["nnm_krum", "hr10_mean"], nnm.loc["nnm_krum", "hr10_rel"]
