@@ -714,3 +714,14 @@ def test_nnm_median_on_ml_100k_over_three_seeds(repo_root):
     assert all(0.835 < krum.loc[("nnm_krum", a), "hr10_rel"] < 0.845 for a in ("labelflip", "fedattack"))
     assert nnm.loc[("nnm_median", "fang"), "hr10_mean"] < 0.11 and alone.loc[("median", "fang"), "hr10_mean"] < 0.11
     assert 0.18 < rel["spattack-o-d"] < 0.2
+
+
+def test_the_index_lists_every_folder_with_its_cells(repo_root):
+    """docs/defenses/README.md's index has a row for every committed folder, and its cells
+    column is the folder's CSV rows times the seeds it lists."""
+    root = repo_root / "docs" / "defenses"
+    rows = re.findall(r"^\| \[`([a-z0-9-]+)`\]\(\1\) \| [^|]+ \| [^|]+ \| ([0-9, ]+) \| ([0-9,]+) \|",
+                      (root / "README.md").read_text(), flags=re.M)
+    assert sorted(f for f, _, _ in rows) == sorted(p.name for p in root.iterdir() if p.is_dir())
+    for folder, seeds, cells in rows:
+        assert len(committed(repo_root, folder)) * len(seeds.split(",")) == int(cells.replace(",", "")), folder
