@@ -77,7 +77,7 @@ from ..updates import SparseUpdates
 from .groups import finite_mask
 from .distance import krum, krum_neighbours
 from .iterative import centered_clipping, geometric_median
-from .mixing import nnm, nnm_krum, nnm_median
+from .mixing import nearest_neighbour_mixing, nnm, nnm_krum, nnm_median
 from .order import median, trimmed_mean
 from .reputation import HeadEvidenceReputation
 from .selection import bulyan, multi_krum
@@ -90,13 +90,18 @@ def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grad
 
     items: int64 (n_rows,), grads: float (n_rows, d), counts: int64 (n_rows,) >= 1, the
     multiplicity of every row (None: ones). Returns (n_items, d) on the device and in the
-    dtype of `grads`. `params` go to the aggregator: `f` for trimmed_mean and krum,
-    `clip` for norm, `clients` for defenses that look at senders (`DefenseSpec.params`).
-    A registered stateful defense aggregates this batch as its first round. Raises
-    ValueError for an unknown name, counts below one, or missing senders.
+    dtype of `grads`. `params` go to the aggregator (`DefenseSpec.params`): `f` (int >= 0,
+    the malicious rows assumed per item) for the defenses that assume it (`fixed_f`:
+    trimmed_mean, krum, multi_krum, bulyan, nnm_median, nnm_krum), `clip` for norm and
+    centered_clipping, `clients` for defenses that look at senders. A registered stateful
+    defense aggregates this batch as its first round. Raises ValueError for an unknown
+    name, a missing f or senders, or counts below one.
     """
     if isinstance(name, str):
         spec = DEFENSES.entry(name)
+        if spec.fixed_f and "f" not in params:
+            raise ValueError(f"defense {name} assumes f malicious rows per item: pass f= (an int >= 0; a run "
+                             f"passes defense_f or else its number of malicious clients)")
         if "clients" in spec.params and "clients" not in params:
             raise ValueError(f"defense {name} looks at who sent each row: pass clients= (int64, one sender per "
                              f"upload, SparseUpdates.clients) or use aggregate_uploads")
@@ -258,4 +263,4 @@ DEFENSES: Registry = Registry("defense (aggregator)", {
 
 __all__ = ["DEFENSES", "DefenseSpec", "HeadEvidenceReputation", "aggregate", "aggregate_uploads", "bulyan",
            "centered_clipping", "clip_rows", "geometric_median", "krum", "krum_neighbours", "mean", "median",
-           "multi_krum", "nnm", "nnm_krum", "nnm_median", "norm", "trimmed_mean"]
+           "multi_krum", "nearest_neighbour_mixing", "nnm", "nnm_krum", "nnm_median", "norm", "trimmed_mean"]

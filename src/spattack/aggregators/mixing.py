@@ -151,8 +151,13 @@ def nnm(base: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
 
     name = getattr(base, "__name__", "aggregator")
     mixed_then_base.__name__ = mixed_then_base.__qualname__ = f"nnm_{name}"
-    mixed_then_base.__doc__ = (f"NNM, then `{name}` on the mixed rows (`nnm`, `nearest_neighbour_mixing`): "
-                               f"items without finite rows get 0.")
+    mixed_then_base.__doc__ = (
+        f"NNM (Allouah et al., AISTATS 2023), then `{name}` on the mixed rows: every finite row of an item "
+        f"becomes the mean of its n_j - f nearest rows (`nearest_neighbour_mixing`), and `{name}` aggregates "
+        f"them with their multiplicities (`nnm`).\n\n"
+        f"items: int64 (n_rows,), grads: float (n_rows, d), f: int >= 0, the malicious rows assumed per item, "
+        f"counts: int64 (n_rows,) or None (ones). Returns (n_items, d) in the dtype of grads; items without "
+        f"finite rows get 0. Raises ValueError if f is not a non-negative integer.")
     return mixed_then_base
 
 
