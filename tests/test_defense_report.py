@@ -26,3 +26,14 @@ def test_tidy_data_relative_to_the_same_defenses_clean_run(tmp_path, fake_cells)
     assert "0.50" in labels and "0.500" in labels and "0.400" in labels  # relative and clean values
     save_figure(fig, tmp_path / "h.png")
     assert (tmp_path / "h.png").stat().st_size > 1000
+
+
+def test_the_heatmap_title_says_what_a_blank_cell_means(tmp_path, fake_cells):
+    paths = [fake_cells.write(tmp_path, "steam", "none", d, hr10=0.4) for d in ("mean", "krum")]
+    paths.append(fake_cells.write(tmp_path, "steam", "spattack-o-d", "mean", 5, hr10=0.2))
+    paths.append(fake_cells.write(tmp_path, "steam", "spattack-o-d", "krum", 5, hr10=0.1))
+    full = plot_defense_heatmap(defense_benchmark(paths), "steam")
+    paths.append(fake_cells.write(tmp_path, "steam", "spattack-o-s", "mean", 5, hr10=0.2))  # krum refuses -S
+    blank = plot_defense_heatmap(defense_benchmark(paths), "steam")
+    assert "blank" not in full._suptitle.get_text()
+    assert blank._suptitle.get_text().endswith("blank: refused or not run")

@@ -37,8 +37,8 @@ def defense_benchmark(summary_paths: list[str | Path]) -> pd.DataFrame:
 def plot_defense_heatmap(df: pd.DataFrame, dataset: str, note: str | None = None) -> plt.Figure:
     """Rows: defenses; columns: the clean run (its HR@10, a grey column of its own), then
     every attack by its short label (final HR@10 / clean HR@10 of that defense, annotated;
-    blank where the defense refuses the attack or the cell was not run). `note` goes under
-    the figure."""
+    blank where the defense refuses the attack or the cell was not run, and the title then
+    says so). `note` goes under the figure."""
     part = df[df.dataset == dataset]
     defenses = ordered("defense", part.defense)
     attacks = [a for a in ordered("attack", part.attack) if a != "none"]
@@ -64,8 +64,9 @@ def plot_defense_heatmap(df: pd.DataFrame, dataset: str, note: str | None = None
     seeds = sorted(set(part.seeds))
     ratio = part[part.attack != "none"].ratio
     rho = f"ρ = {ratio.iloc[0]:g}%" if len(ratio) else ""
+    blank = " · blank: refused or not run" if rel.isna().to_numpy().any() else ""
     fig.suptitle(f"{label(dataset)} · {label(part.model.iloc[0])} · {rho} · "
-                 f"seeds per cell: {', '.join(map(str, seeds))}", fontsize=9)
+                 f"seeds per cell: {', '.join(map(str, seeds))}{blank}", fontsize=9)
     add_note(fig, note)
     return fig
 
