@@ -757,3 +757,22 @@ def test_nnm_on_steam_over_three_seeds(repo_root):
         gap = median.hr10_mean - hr[("nnm_median", attack)]
         assert 0.065 < gap < 0.075 and gap / max(median.hr10_std, std[("nnm_median", attack)]) > 2
         assert hr[("nnm_krum", attack)] > alone.loc[("krum", attack), "hr10_mean"]
+
+
+@pytest.mark.parametrize("dataset", ["ml-100k", "steam"])
+def test_every_cell_of_the_grid_has_three_seeds_on_ml_100k_and_steam(repo_root, dataset):
+    """README: every aggregator against every attack it takes (config.yaml's defenses grid),
+    over three seeds, in the committed runs: a folder of three seeds, or one of seed 0 with
+    one of seeds 1 and 2 (the `-seeds-1-2` folders)."""
+    from spattack.attacks import refusal
+    grid = yaml.safe_load((repo_root / "config.yaml").read_text())["experiments"]["defenses"]
+    seeds = {}
+    for path in (repo_root / "docs" / "defenses").glob("*/defenses.csv"):
+        part = pd.read_csv(path)
+        later = path.parent.name.endswith("-seeds-1-2")
+        for row in part[part.dataset == dataset].itertuples():
+            seeds.setdefault((row.defense, row.attack), set()).update(
+                {1, 2} if later else set(range(row.seeds)))
+    expected = {(d, a) for d in grid["defenses"] for a in grid["attacks"] if refusal(d, a) is None}
+    assert len(expected) == 138 and expected <= set(seeds)
+    assert [cell for cell in sorted(expected) if seeds[cell] != {0, 1, 2}] == []
