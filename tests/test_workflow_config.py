@@ -123,6 +123,13 @@ def test_a_pair_the_defense_refuses_stops_before_any_job(repo_root, tmp_path):
     assert "rule train" not in out
 
 
+def test_a_refused_cell_asked_for_by_its_path_stops_before_any_job(repo_root, tmp_path):
+    cell = "results/runs/ml-100k/fedmf/spattack-o-s/krum/rho5/start0/seed0/metrics.csv"
+    rc, out = dry_run(repo_root, tmp_path, cell, "--config", "mirror=/nonexistent")
+    assert rc != 0 and "Cell ml-100k/fedmf/spattack-o-s/krum: krum assumes a fixed number" in out
+    assert "rule train:" not in out  # no job planned
+
+
 def test_the_schema_defaults_of_the_defense_benchmark_are_config_yamls(repo_root, paper_config):
     config = copy.deepcopy(paper_config)
     given = config["experiments"].pop("defenses")

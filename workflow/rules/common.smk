@@ -108,6 +108,17 @@ def extensions_of(*kinds):
     return lambda wc: extension_files(**{k: getattr(wc, k) for k in kinds})
 
 
+def no_refused_pair(wc):
+    """Input function of `train` (no files): a cell asked for by its path whose defense
+    refuses its attack (attacks.refusal) stops the DAG here, before any job."""
+    reason = refusal(wc.defense, wc.attack)
+    if reason:
+        raise WorkflowError(
+            f"Cell {wc.dataset}/{wc.model}/{wc.attack}/{wc.defense}: {reason}"
+        )
+    return []
+
+
 def cell_resource(name):
     """A training cell's resource `name` (mem_mb, runtime), from its dataset's entry."""
     return lambda wc: REGISTRIES["dataset"][wc.dataset].cell_resources[name]

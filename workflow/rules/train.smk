@@ -4,6 +4,7 @@
 rule train:
     input:
         extensions=extensions_of("dataset", "model", "attack", "defense"),
+        refused=no_refused_pair,
         split=f"{RESULTS}/data/{{dataset}}/train.tsv",
     output:
         metrics=f"{RESULTS}/runs/{{dataset}}/{{model}}/{{attack}}/{{defense}}/rho{{ratio}}/start{{start}}/seed{{seed}}/metrics.csv",
