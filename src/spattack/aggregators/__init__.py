@@ -90,16 +90,15 @@ def aggregate(name: str | Callable[..., torch.Tensor], items: torch.Tensor, grad
 
     items: int64 (n_rows,), grads: float (n_rows, d), counts: int64 (n_rows,) >= 1, the
     multiplicity of every row (None: ones). Returns (n_items, d) on the device and in the
-    dtype of `grads`. `params` go to the aggregator (`DefenseSpec.params`): `f` (int >= 0,
-    the malicious rows assumed per item) for the defenses that assume it (`fixed_f`:
-    trimmed_mean, krum, multi_krum, bulyan, nnm_median, nnm_krum), `clip` for norm and
-    centered_clipping, `clients` for defenses that look at senders. A registered stateful
-    defense aggregates this batch as its first round. Raises ValueError for an unknown
-    name, a missing f or senders, or counts below one.
+    dtype of `grads`. `params` go to the aggregator, as its `DefenseSpec.params` name them:
+    `f` (int >= 0, the malicious rows assumed per item) for the defenses that assume it,
+    `clip` for the clipping rules, `clients` for defenses that look at senders. A
+    registered stateful defense aggregates this batch as its first round. Raises
+    ValueError for an unknown name, a missing f or senders, or counts below one.
     """
     if isinstance(name, str):
         spec = DEFENSES.entry(name)
-        if spec.fixed_f and "f" not in params:
+        if "f" in spec.params and "f" not in params:
             raise ValueError(f"defense {name} assumes f malicious rows per item: pass f= (an int >= 0; a run "
                              f"passes defense_f or else its number of malicious clients)")
         if "clients" in spec.params and "clients" not in params:
